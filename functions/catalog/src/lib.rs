@@ -1,0 +1,115 @@
+//! The `catalog` component: the public `/api/catalog/*` routes.
+
+use serde_json::json;
+use spincat::catalog::{self, CategoryFilter, SearchQuery};
+use spincat::http::{ApiError, Ctx, Paging, Reply};
+use spincat::money::Rupiah;
+
+/// How long clients and CDNs may reuse a catalog answer before revalidating its ETag.
+const MAX_AGE_SECONDS: u32 = 60;
+
+spincat::component!(route);
+
+async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let catalog = match (ctx.request.method.as_str(), ctx.request.segments().as_slice()) {
+        ("GET", ["api", "health"]) => return health(ctx).await,
+        ("GET", ["api", "catalog", "categories"]) => categories(ctx).await,
+        ("GET", ["api", "catalog", "categories", slug, "services"]) => {
+            services_in_category(ctx, slug).await
+        }
+        ("GET", ["api", "catalog", "services", slug]) => service(ctx, slug).await,
+        ("GET", ["api", "catalog", "search"]) => search(ctx).await,
+        _ => Err(ApiError::route_not_found(&ctx.request.method, &ctx.request.path)),
+    }?;
+    Ok(catalog.cacheable(MAX_AGE_SECONDS))
+}
+
+/// Up when the database answers.
+async fn health(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let unavailable = |e: spincat::ports::DbError| {
+        ApiError::new(503, "DATABASE_UNAVAILABLE", format!("The database is not answering: {e}"))
+    };
+    let conn = ctx.ports.db.connect().await.map_err(unavailable)?;
+    conn.query("SELECT 1", &[]).await.map_err(unavailable)?;
+    Ok(Reply::ok("Healthy", json!({ "status": "ok", "database": "ok" })))
+}
+
+async fn categories(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let conn = ctx.db().await?;
+    let categories = catalog::categories(conn.as_ref()).await?;
+    Ok(Reply::ok("Categories", json!(categories)))
+}
+
+async fn services_in_category(ctx: &Ctx, slug: &str) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let featured = query.optional("featured", |v| v.boolean());
+    let paging = Paging::from_query(&mut query);
+    let filter = query.finish(|| Some(CategoryFilter { featured, paging }))?;
+    let conn = ctx.db().await?;
+    let page = catalog::services_in_category(conn.as_ref(), slug, &filter)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("CATEGORY_NOT_FOUND", format!("No category {slug:?}"))
+        })?;
+    Ok(Reply::ok("Services", page.to_json()))
+}
+
+async fn service(ctx: &Ctx, slug: &str) -> Result<Reply, ApiError> {
+    let conn = ctx.db().await?;
+    let detail = catalog::service_detail(conn.as_ref(), slug)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SERVICE_NOT_FOUND", format!("No service {slug:?}")))?;
+    Ok(Reply::ok("Service", json!(detail)))
+}
+
+async fn search(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let text = query.optional("q", |v| bounded_text(v.text()?, 100));
+    let category = query.optional("category", |v| bounded_text(v.text()?, 100));
+    let tags = query
+        .optional("tags", |v| {
+            Ok(v.text()?
+                .split(',')
+                .map(|t| t.trim().to_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>())
+        })
+        .unwrap_or_default();
+    let min_price = query.optional("minPrice", price);
+    let max_price = query.optional("maxPrice", price);
+    if let (Some(min), Some(max)) = (min_price, max_price) {
+        if min > max {
+            query.reject("maxPrice", "must not be below minPrice");
+        }
+    }
+    let paging = Paging::from_query(&mut query);
+    let search = query.finish(|| {
+        Some(SearchQuery {
+            text,
+            category,
+            tags,
+            min_price,
+            max_price,
+            paging,
+        })
+    })?;
+    let conn = ctx.db().await?;
+    let page = catalog::search(conn.as_ref(), &search).await?;
+    Ok(Reply::ok("Search results", page.to_json()))
+}
+
+fn price(input: spincat::http::Input<'_>) -> Result<Rupiah, String> {
+    let amount = input.integer()?;
+    if amount < 0 {
+        return Err("must not be negative".into());
+    }
+    Ok(Rupiah::new(amount))
+}
+
+fn bounded_text(text: &str, max_chars: usize) -> Result<String, String> {
+    let text = text.trim();
+    if text.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    Ok(text.to_owned())
+}

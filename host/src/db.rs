@@ -1,0 +1,183 @@
+//! The database port natively: tokio-postgres through a pool, converting values exactly as
+//! Spin's Postgres host does (spin `factor-outbound-pg`), so a query that fails under Spin
+//! (a `timestamptz` column, a text parameter for a uuid) fails here too.
+
+use std::error::Error as _;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use spincat::ports::db::{Connection, Database, DbError, DbValue, Param, RowSet};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
+use tokio_postgres::{NoTls, Row};
+
+#[derive(Clone)]
+pub struct NativeDatabase {
+    pool: Pool,
+}
+
+impl NativeDatabase {
+    pub fn connect_lazily(url: &str, max_connections: usize) -> anyhow::Result<Self> {
+        let config: tokio_postgres::Config = url.parse()?;
+        // A handler that bailed out mid-transaction must not hand its open transaction to the
+        // next request: every client is rolled back when it returns to the pool.
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Custom("ROLLBACK".into()),
+            },
+        );
+        let pool = Pool::builder(manager).max_size(max_connections).build()?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Database for NativeDatabase {
+    async fn connect(&self) -> Result<Box<dyn Connection>, DbError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| DbError::ConnectionFailed(e.to_string()))?;
+        Ok(Box::new(NativeConnection(client)))
+    }
+}
+
+struct NativeConnection(deadpool_postgres::Object);
+
+#[async_trait::async_trait]
+impl Connection for NativeConnection {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<RowSet, DbError> {
+        let params = to_sql(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+        let rows = self.0.query(sql, &refs).await.map_err(query_failed)?;
+        // Like Spin's host, an empty result names no columns; nothing reads them.
+        let columns = rows.first().map_or_else(Vec::new, |row| {
+            row.columns().iter().map(|c| c.name().to_owned()).collect()
+        });
+        let rows = rows
+            .iter()
+            .map(|row| (0..row.len()).map(|i| convert(row, i)).collect())
+            .collect::<Result<_, _>>()?;
+        Ok(RowSet { columns, rows })
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, DbError> {
+        let params = to_sql(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+        self.0.execute(sql, &refs).await.map_err(query_failed)
+    }
+}
+
+fn query_failed(error: tokio_postgres::Error) -> DbError {
+    match error.as_db_error() {
+        Some(db) => DbError::QueryFailed {
+            code: Some(db.code().code().to_owned()),
+            message: db.message().to_owned(),
+        },
+        None => DbError::QueryFailed {
+            code: None,
+            message: match error.source() {
+                Some(source) => format!("{error}: {source}"),
+                None => error.to_string(),
+            },
+        },
+    }
+}
+
+fn to_sql(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|param| -> Box<dyn ToSql + Sync + Send> {
+            match param {
+                Param::Null => Box::new(PgNull),
+                Param::Bool(v) => Box::new(*v),
+                Param::Int32(v) => Box::new(*v),
+                Param::Int64(v) => Box::new(*v),
+                Param::Str(v) => Box::new(v.clone()),
+                Param::Binary(v) => Box::new(v.clone()),
+                Param::Date(v) => Box::new(*v),
+                Param::Datetime(v) => Box::new(*v),
+                Param::Uuid(v) => Box::new(*v),
+                Param::Jsonb(v) => Box::new(
+                    serde_json::from_slice::<serde_json::Value>(v)
+                        .unwrap_or(serde_json::Value::Null),
+                ),
+                Param::ArrayStr(v) => Box::new(v.clone()),
+            }
+        })
+        .collect()
+}
+
+fn convert(row: &Row, index: usize) -> Result<DbValue, DbError> {
+    fn get<'a, T: FromSql<'a>>(
+        row: &'a Row,
+        index: usize,
+        wrap: impl Fn(T) -> DbValue,
+    ) -> Result<DbValue, DbError> {
+        let value: Option<T> = row
+            .try_get(index)
+            .map_err(|e| DbError::ValueConversionFailed(format!("{e}")))?;
+        Ok(value.map_or(DbValue::Null, wrap))
+    }
+    let column_type = row.columns()[index].type_();
+    match *column_type {
+        Type::BOOL => get(row, index, DbValue::Bool),
+        Type::BYTEA => get(row, index, DbValue::Binary),
+        Type::FLOAT4 => get(row, index, DbValue::Float32),
+        Type::FLOAT8 => get(row, index, DbValue::Float64),
+        Type::INT2 => get(row, index, DbValue::Int16),
+        Type::INT4 => get(row, index, DbValue::Int32),
+        Type::INT8 => get(row, index, DbValue::Int64),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => get(row, index, DbValue::Str),
+        // As under Spin, `timestamptz` is read as a naive timestamp, which fails.
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => get(row, index, DbValue::Datetime),
+        Type::DATE => get(row, index, DbValue::Date),
+        Type::UUID => get(row, index, |v: uuid::Uuid| DbValue::Uuid(v.to_string())),
+        Type::JSONB => get(row, index, |v: serde_json::Value| {
+            DbValue::Jsonb(v.to_string().into_bytes())
+        }),
+        Type::NUMERIC => get(row, index, |v: rust_decimal::Decimal| {
+            DbValue::Decimal(v.to_string())
+        }),
+        Type::INT4_ARRAY => get(row, index, DbValue::ArrayInt32),
+        Type::INT8_ARRAY => get(row, index, DbValue::ArrayInt64),
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => {
+            get(row, index, DbValue::ArrayStr)
+        }
+        _ => get(row, index, |v: Raw| DbValue::Unsupported(v.0)),
+    }
+}
+
+/// NULL for a parameter of any type, as Spin's `db-null`.
+#[derive(Debug)]
+struct PgNull;
+
+impl ToSql for PgNull {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(IsNull::Yes)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// The raw bytes of a column type Spin has no value for.
+struct Raw(Vec<u8>);
+
+impl<'a> FromSql<'a> for Raw {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}

@@ -1,0 +1,165 @@
+//! Serving spin.toml's routes over HTTP: each request goes to the component whose route matches,
+//! with that component's ports, as Spin would send it.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use futures::FutureExt;
+use http_body_util::BodyExt;
+use spincat::http::{error_response, ApiError, Request, Response, MAX_BODY_BYTES};
+use spincat::ports::{BoxFuture, Clock, Database, DbError, HttpClient, Ports};
+
+use crate::config::{ComponentConfig, Variables};
+use crate::db::NativeDatabase;
+use crate::manifest::Manifest;
+use crate::routes::RouteTable;
+
+/// A component's `handle` function.
+pub type Handler = for<'a> fn(Request, &'a Ports) -> BoxFuture<'a, Response>;
+
+/// Connections each database URL may hold; like Spin, one pool per address.
+const POOL_SIZE: usize = 32;
+
+pub struct Host {
+    routes: RouteTable,
+    components: BTreeMap<String, (Handler, Ports)>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Host {
+    pub fn new(
+        manifest: &Manifest,
+        variables: &Variables,
+        handlers: &BTreeMap<String, Handler>,
+        clock: Arc<dyn Clock>,
+        http: Arc<dyn HttpClient>,
+    ) -> anyhow::Result<Self> {
+        variables.check_required()?;
+        let mut pools: BTreeMap<String, NativeDatabase> = BTreeMap::new();
+        let mut components = BTreeMap::new();
+        for (id, component) in &manifest.components {
+            let handler = *handlers
+                .get(id)
+                .ok_or_else(|| anyhow!("component {id} has no native handler"))?;
+            let config = ComponentConfig::resolve(component, variables)
+                .with_context(|| format!("variables of component {id}"))?;
+            let db: Arc<dyn Database> = match config.value("database_url") {
+                Some(url) => {
+                    if !pools.contains_key(url) {
+                        pools.insert(
+                            url.to_owned(),
+                            NativeDatabase::connect_lazily(url, POOL_SIZE)?,
+                        );
+                    }
+                    Arc::new(pools[url].clone())
+                }
+                None => Arc::new(Undeclared),
+            };
+            let ports = Ports {
+                db,
+                http: http.clone(),
+                config: Arc::new(config),
+                clock: clock.clone(),
+            };
+            components.insert(id.clone(), (handler, ports));
+        }
+        Ok(Self {
+            routes: RouteTable::new(&manifest.routes),
+            components,
+            clock,
+        })
+    }
+
+    /// Runs a request through its component. A panicking handler answers 500 in the envelope
+    /// and takes nothing else down.
+    pub async fn dispatch(&self, request: Request) -> Response {
+        let Some(id) = self.routes.component_for(&request.path) else {
+            let error = ApiError::route_not_found(&request.method, &request.path);
+            return error_response(error, self.clock.now());
+        };
+        let (handler, ports) = &self.components[id];
+        let (method, path) = (request.method.clone(), request.path.clone());
+        match AssertUnwindSafe(handler(request, ports))
+            .catch_unwind()
+            .await
+        {
+            Ok(response) => response,
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown".into());
+                tracing::error!(component = id, %method, route = %path, panic = %reason, "handler panicked");
+                let error =
+                    ApiError::new(500, "INTERNAL_ERROR", "Something went wrong on our side");
+                error_response(error, self.clock.now())
+            }
+        }
+    }
+
+    async fn serve_http(&self, request: axum::extract::Request) -> axum::response::Response {
+        let (parts, body) = request.into_parts();
+        let mut incoming = Request::new(parts.method.as_str(), parts.uri.path());
+        incoming.query = parts.uri.query().unwrap_or_default().to_owned();
+        incoming.headers = parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        incoming.body = read_capped(body, MAX_BODY_BYTES + 1).await;
+        let response = self.dispatch(incoming).await;
+        let mut builder = axum::response::Response::builder().status(response.status);
+        for (name, value) in &response.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(axum::body::Body::from(response.body))
+            .expect("handler responses carry valid headers")
+    }
+}
+
+/// Reads at most `cap` bytes of a body: enough for the pipeline to see that it is too large,
+/// without buffering whatever a client chooses to send.
+async fn read_capped(mut body: axum::body::Body, cap: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            bytes.extend_from_slice(&data);
+            if bytes.len() >= cap {
+                bytes.truncate(cap);
+                break;
+            }
+        }
+    }
+    bytes
+}
+
+/// The database of a component that declares no `database_url`, failing as Spin would.
+struct Undeclared;
+
+#[async_trait::async_trait]
+impl Database for Undeclared {
+    async fn connect(&self) -> Result<Box<dyn spincat::ports::Connection>, DbError> {
+        Err(DbError::ConnectionFailed(
+            "the component declares no database_url variable".into(),
+        ))
+    }
+}
+
+/// Serves until the listener fails or the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, host: Arc<Host>) -> anyhow::Result<()> {
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let host = host.clone();
+        async move { host.serve_http(request).await }
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}

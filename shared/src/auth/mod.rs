@@ -1,0 +1,23 @@
+//! Accounts and sessions: who someone is (email, password, role) and how they prove it
+//! (short-lived access tokens, rotating refresh tokens).
+
+mod access_token;
+mod email;
+mod password;
+mod principal;
+mod profile;
+mod refresh_token;
+mod role;
+mod session;
+mod settings;
+pub mod users;
+
+pub use access_token::{AccessToken, TokenError};
+pub use email::Email;
+pub use password::{Password, PasswordHash};
+pub use principal::{authenticate, authenticate_admin, Principal};
+pub use profile::{PersonName, Phone};
+pub use refresh_token::RefreshToken;
+pub use role::Role;
+pub use session::{log_in, log_out, refresh, register, Registration, Session};
+pub use settings::AuthSettings;

@@ -1,0 +1,31 @@
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+/// An opaque refresh token: 256 random bits. Only its SHA-256 is stored, so a database leak
+/// hands out no sessions.
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub fn generate() -> Result<Self, String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    pub fn from_client(token: &str) -> Result<Self, String> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 128 {
+            return Err("must be a refresh token".into());
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+}

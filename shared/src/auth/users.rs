@@ -1,0 +1,186 @@
+//! The `users` table.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Email, PasswordHash, PersonName, Phone, Role};
+use crate::http::{Page, Paging};
+use crate::params;
+use crate::ports::db::{contains_pattern, Connection, DbError, Row};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    fn from_row(row: Row<'_>) -> Result<Self, DbError> {
+        Ok(Self {
+            id: row.get("id")?,
+            email: row.get("email")?,
+            name: row.get("name")?,
+            phone: row.get("phone")?,
+            role: row
+                .get::<String>("role")?
+                .parse()
+                .map_err(DbError::ValueConversionFailed)?,
+            is_active: row.get("is_active")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, email, name, phone, role, is_active, created_at";
+
+pub struct NewUser<'a> {
+    pub name: &'a PersonName,
+    pub email: &'a Email,
+    pub phone: Option<&'a Phone>,
+    pub password_hash: &'a PasswordHash,
+    pub role: Role,
+}
+
+/// Inserts a user; `None` when the email is already taken.
+pub async fn insert(
+    conn: &dyn Connection,
+    user: NewUser<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, DbError> {
+    let sql = format!(
+        "INSERT INTO users (email, name, phone, password_hash, role, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (email) DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let rows = conn
+        .query(
+            &sql,
+            params![
+                user.email.as_str(),
+                user.name.as_str(),
+                user.phone.map(Phone::as_str),
+                user.password_hash.as_str(),
+                user.role.as_str(),
+                now
+            ],
+        )
+        .await?;
+    rows.first().map(User::from_row).transpose()
+}
+
+pub async fn find(conn: &dyn Connection, id: Uuid) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let rows = conn.query(&sql, params![id]).await?;
+    rows.first().map(User::from_row).transpose()
+}
+
+pub async fn find_with_password(
+    conn: &dyn Connection,
+    email: &Email,
+) -> Result<Option<(User, PasswordHash)>, DbError> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = $1");
+    let rows = conn.query(&sql, params![email.as_str()]).await?;
+    rows.first()
+        .map(|row| {
+            Ok((
+                User::from_row(row)?,
+                PasswordHash::from_stored(row.get("password_hash")?),
+            ))
+        })
+        .transpose()
+}
+
+/// Whether a login attempt for this account may go ahead now.
+pub enum Attempt {
+    Allowed,
+    LockedFor(Duration),
+}
+
+/// Counts a login attempt before the password is checked, in one conditional statement, so
+/// concurrent guesses cannot slip past the limit. A successful login clears the count.
+pub async fn count_login_attempt(
+    conn: &dyn Connection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    max_attempts: i32,
+    lockout: Duration,
+) -> Result<Attempt, DbError> {
+    let window_start = now - lockout;
+    let counted = conn
+        .execute(
+            "UPDATE users SET
+                 failed_logins = CASE WHEN last_failed_login_at IS NULL
+                                        OR last_failed_login_at <= $3
+                                      THEN 1 ELSE failed_logins + 1 END,
+                 last_failed_login_at = $2
+             WHERE id = $1
+               AND NOT (failed_logins >= $4 AND last_failed_login_at > $3)",
+            params![user_id, now, window_start, max_attempts],
+        )
+        .await?;
+    if counted == 1 {
+        return Ok(Attempt::Allowed);
+    }
+    let rows = conn
+        .query(
+            "SELECT last_failed_login_at FROM users WHERE id = $1",
+            params![user_id],
+        )
+        .await?;
+    let last: Option<DateTime<Utc>> = match rows.first() {
+        Some(row) => row.get("last_failed_login_at")?,
+        None => None,
+    };
+    let unlocks_at = last.unwrap_or(now) + lockout;
+    Ok(Attempt::LockedFor(
+        (unlocks_at - now).max(Duration::seconds(1)),
+    ))
+}
+
+pub async fn clear_login_attempts(conn: &dyn Connection, user_id: Uuid) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE users SET failed_logins = 0, last_failed_login_at = NULL WHERE id = $1",
+        params![user_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Users whose name or email contains `search`, newest first.
+pub async fn list(
+    conn: &dyn Connection,
+    search: Option<&str>,
+    paging: Paging,
+) -> Result<Page<User>, DbError> {
+    let pattern = search.map(contains_pattern);
+    let condition = "($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1)";
+    let total = conn
+        .query(
+            &format!("SELECT count(*) AS total FROM users WHERE {condition}"),
+            params![pattern.clone()],
+        )
+        .await?;
+    let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM users WHERE {condition}
+                 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+            ),
+            params![pattern, paging.limit, paging.offset()],
+        )
+        .await?;
+    Ok(Page {
+        items: rows.iter().map(User::from_row).collect::<Result<_, _>>()?,
+        total,
+        paging,
+    })
+}

@@ -1,0 +1,11 @@
+//! The public catalog: categories, services (apps) and the plans they are sold in.
+
+mod browse;
+mod plan;
+mod template;
+
+pub use browse::{
+    categories, search, service_detail, services_in_category, CategoryFilter, SearchQuery,
+};
+pub use plan::PlanTier;
+pub use template::{DeploymentTemplate, HealthCheck, Protocol, WorkloadKind};

@@ -1,0 +1,119 @@
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ports::{ConfigError, DbError, OutboundError};
+
+/// One invalid input field, as listed in a `VALIDATION_ERROR`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// A failed request: an HTTP status, a stable machine-readable code and a message for people.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let message = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            _ => format!("{} fields are invalid", errors.len()),
+        };
+        Self::new(400, "VALIDATION_ERROR", message).with_details(json!({ "fields": errors }))
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(401, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(403, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(404, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(409, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(422, code, message)
+    }
+
+    pub fn too_many_attempts(retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(
+            429,
+            "TOO_MANY_ATTEMPTS",
+            format!("Too many attempts; try again in {retry_after_seconds} seconds"),
+        );
+        error.retry_after_seconds = Some(retry_after_seconds);
+        error
+    }
+
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::not_found("ROUTE_NOT_FOUND", format!("No route for {method} {path}"))
+    }
+
+    /// An unexpected failure. The cause is logged; the caller learns nothing about internals.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(500, "INTERNAL_ERROR", "Something went wrong on our side")
+    }
+
+    pub fn bad_gateway(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(502, code, message)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(error: ConfigError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<OutboundError> for ApiError {
+    fn from(error: OutboundError) -> Self {
+        Self::internal(error)
+    }
+}

@@ -1,0 +1,126 @@
+use serde_json::{Map, Value};
+
+use super::{ApiError, FieldError};
+
+/// Named input fields from a JSON object body or a query string, parsed one by one into domain
+/// types while every problem is collected, so one response can name every bad field.
+pub struct Fields {
+    values: Map<String, Value>,
+    from_query: bool,
+    errors: Vec<FieldError>,
+}
+
+/// One field's raw value. Query strings carry only text, so numbers and booleans are read
+/// from their text there; a JSON body must carry the real JSON type.
+pub struct Input<'a> {
+    value: &'a Value,
+    from_query: bool,
+}
+
+impl<'a> Input<'a> {
+    pub fn text(&self) -> Result<&'a str, String> {
+        self.value.as_str().ok_or_else(|| "must be a string".into())
+    }
+
+    pub fn integer(&self) -> Result<i64, String> {
+        const MESSAGE: &str = "must be a whole number";
+        match self.value {
+            Value::String(s) if self.from_query => s.trim().parse().map_err(|_| MESSAGE.into()),
+            Value::Number(n) => n.as_i64().ok_or_else(|| MESSAGE.into()),
+            _ => Err(MESSAGE.into()),
+        }
+    }
+
+    pub fn boolean(&self) -> Result<bool, String> {
+        match self.value {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if self.from_query => match s.as_str() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err("must be true or false".into()),
+            },
+            _ => Err("must be true or false".into()),
+        }
+    }
+
+    pub fn json(&self) -> &'a Value {
+        self.value
+    }
+}
+
+impl Fields {
+    pub fn from_json_object(values: Map<String, Value>) -> Self {
+        Self {
+            values,
+            from_query: false,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Query parameters; an empty value counts as absent, the last of repeated names wins.
+    pub fn from_query(query: &str) -> Self {
+        let values = form_urlencoded::parse(query.as_bytes())
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        Self {
+            values,
+            from_query: true,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(Input<'_>) -> Result<T, String>,
+    ) -> Option<T> {
+        if self.is_absent(name) {
+            self.reject(name, "is required");
+            return None;
+        }
+        self.optional(name, parse)
+    }
+
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(Input<'_>) -> Result<T, String>,
+    ) -> Option<T> {
+        if self.is_absent(name) {
+            return None;
+        }
+        let input = Input {
+            value: &self.values[name],
+            from_query: self.from_query,
+        };
+        match parse(input) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.reject(name, message);
+                None
+            }
+        }
+    }
+
+    /// Records a problem found after parsing, e.g. a rule that involves two fields.
+    pub fn reject(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: name.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// The parsed input, or a `VALIDATION_ERROR` naming every bad field. `build` runs only when
+    /// no field was rejected, so every required field it unwraps with `?` is present.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if !self.errors.is_empty() {
+            return Err(ApiError::validation(self.errors));
+        }
+        build().ok_or_else(|| ApiError::internal("validated input incomplete"))
+    }
+
+    fn is_absent(&self, name: &str) -> bool {
+        matches!(self.values.get(name), None | Some(Value::Null))
+    }
+}

@@ -1,0 +1,238 @@
+//! The path of every request through a component: request id, CORS, body limit, routing,
+//! the envelope, ETags, and one JSON log line.
+
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::cors::Cors;
+use super::{ApiError, Fields, Request, Response};
+use crate::ports::{BoxFuture, Config, Connection, Ports};
+
+/// No Spincat endpoint takes more than a small JSON document.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a handler sees: its request, the ports, and the instant the request is judged at.
+pub struct Ctx {
+    pub request: Request,
+    pub ports: Ports,
+    pub now: DateTime<Utc>,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub fn config(&self) -> &dyn Config {
+        self.ports.config.as_ref()
+    }
+
+    pub async fn db(&self) -> Result<Box<dyn Connection>, ApiError> {
+        Ok(self.ports.db.connect().await?)
+    }
+
+    pub fn query(&self) -> Fields {
+        Fields::from_query(&self.request.query)
+    }
+
+    /// The body as named fields: it must be declared JSON, parse, and be an object.
+    pub fn json(&self) -> Result<Fields, ApiError> {
+        let content_type = self.request.header("content-type").unwrap_or_default();
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        if !media_type.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the body as application/json",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&self.request.body) {
+            Ok(Value::Object(map)) => Ok(Fields::from_json_object(map)),
+            Ok(_) => Err(ApiError::bad_request(
+                "INVALID_BODY",
+                "The body must be a JSON object",
+            )),
+            Err(e) => Err(ApiError::bad_request(
+                "MALFORMED_JSON",
+                format!("The body is not valid JSON: {e}"),
+            )),
+        }
+    }
+}
+
+/// A successful answer: its status, message and data for the envelope.
+#[derive(Debug)]
+pub struct Reply {
+    status: u16,
+    message: String,
+    data: Value,
+    cache_max_age: Option<u32>,
+}
+
+impl Reply {
+    pub fn ok(message: impl Into<String>, data: Value) -> Self {
+        Self {
+            status: 200,
+            message: message.into(),
+            data,
+            cache_max_age: None,
+        }
+    }
+
+    pub fn created(message: impl Into<String>, data: Value) -> Self {
+        Self {
+            status: 201,
+            ..Self::ok(message, data)
+        }
+    }
+
+    /// Public data that clients and CDNs may cache for `max_age` seconds, validated by an
+    /// ETag over the data, so any change to it (an admin write, a quota taken) changes the tag.
+    pub fn cacheable(mut self, max_age: u32) -> Self {
+        self.cache_max_age = Some(max_age);
+        self
+    }
+}
+
+/// The future of a component's router. Boxed, because a router is passed around as a plain
+/// function pointer (see `spincat::component!`); `Send` natively, where handlers run on a
+/// multi-threaded runtime.
+pub type RouteFuture<'a> = BoxFuture<'a, Result<Reply, ApiError>>;
+
+pub async fn serve(
+    request: Request,
+    ports: &Ports,
+    route: for<'a> fn(&'a Ctx) -> RouteFuture<'a>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id(&request);
+    let cors_origins = ports.config.get("cors_origins").await.ok().flatten();
+    let cors = Cors::new(cors_origins.as_deref());
+    let ctx = Ctx {
+        request,
+        ports: ports.clone(),
+        now: ports.clock.now(),
+        request_id,
+    };
+
+    let mut response = if Cors::is_preflight(&ctx.request) {
+        cors.preflight(&ctx.request)
+    } else {
+        let result = if ctx.request.body.len() > MAX_BODY_BYTES {
+            Err(ApiError::new(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                format!("The body is larger than {MAX_BODY_BYTES} bytes"),
+            ))
+        } else {
+            route(&ctx).await
+        };
+        let mut response = render(&ctx, result);
+        cors.decorate(&ctx.request, &mut response);
+        response
+    };
+    response
+        .headers
+        .push(("x-request-id".into(), ctx.request_id.clone()));
+
+    tracing::info!(
+        request_id = %ctx.request_id,
+        method = %ctx.request.method,
+        route = %ctx.request.path,
+        status = response.status,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// The caller's request id when it is a sane token, otherwise a fresh one.
+fn request_id(request: &Request) -> String {
+    match request.header("x-request-id") {
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            id.to_owned()
+        }
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
+fn render(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
+    let timestamp = ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    match result {
+        Ok(reply) => {
+            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            if let Some(max_age) = reply.cache_max_age {
+                let etag = etag(&reply.data);
+                headers.push(("etag".into(), etag.clone()));
+                headers.push(("cache-control".into(), format!("public, max-age={max_age}")));
+                if matches_etag(ctx.request.header("if-none-match"), &etag) {
+                    return Response {
+                        status: 304,
+                        headers,
+                        body: Vec::new(),
+                    };
+                }
+            } else {
+                headers.push(("cache-control".into(), "no-store".into()));
+            }
+            let body = json!({
+                "success": true,
+                "statusCode": reply.status,
+                "message": reply.message,
+                "timestamp": timestamp,
+                "data": reply.data,
+            });
+            Response {
+                status: reply.status,
+                headers,
+                body: body.to_string().into_bytes(),
+            }
+        }
+        Err(error) => error_response(error, ctx.now),
+    }
+}
+
+/// An error in the standard envelope, for answers given outside a component's pipeline (the
+/// native host's unknown routes and crashed handlers).
+pub fn error_response(error: ApiError, now: DateTime<Utc>) -> Response {
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("cache-control".to_owned(), "no-store".to_owned()),
+    ];
+    if let Some(seconds) = error.retry_after_seconds {
+        headers.push(("retry-after".into(), seconds.to_string()));
+    }
+    let body = json!({
+        "success": false,
+        "statusCode": error.status,
+        "message": error.message,
+        "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "data": null,
+        "error": { "code": error.code, "details": error.details },
+    });
+    Response {
+        status: error.status,
+        headers,
+        body: body.to_string().into_bytes(),
+    }
+}
+
+fn etag(data: &Value) -> String {
+    let digest = Sha256::digest(data.to_string().as_bytes());
+    format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+/// `If-None-Match` compares weakly: `*`, or any listed tag with or without `W/`.
+fn matches_etag(if_none_match: Option<&str>, etag: &str) -> bool {
+    if_none_match.is_some_and(|header| {
+        header
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag)
+    })
+}

@@ -1,0 +1,36 @@
+//! Spincat's shared library: the domain (accounts, catalog, money), the ports through which it
+//! reaches the database, HTTP, configuration and time, and the HTTP pipeline every component
+//! runs requests through. Function crates are thin routes over this crate.
+
+pub mod auth;
+pub mod catalog;
+pub mod http;
+pub mod logging;
+pub mod money;
+pub mod ports;
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+
+/// Makes a function crate a component: its native `handle(request, ports)`, which the native
+/// host and the tests call, and under Spin the `#[http_component]` entry point around it. The
+/// crate itself only provides `async fn route(ctx: &Ctx) -> Result<Reply, ApiError>`.
+#[macro_export]
+macro_rules! component {
+    ($route:path) => {
+        pub async fn handle(
+            request: $crate::http::Request,
+            ports: &$crate::ports::Ports,
+        ) -> $crate::http::Response {
+            fn boxed(ctx: &$crate::http::Ctx) -> $crate::http::RouteFuture<'_> {
+                Box::pin($route(ctx))
+            }
+            $crate::http::serve(request, ports, boxed).await
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[spin_sdk::http_component]
+        async fn spin_entry(request: spin_sdk::http::Request) -> spin_sdk::http::Response {
+            $crate::spin::serve(request, handle).await
+        }
+    };
+}

@@ -1,0 +1,290 @@
+//! The database port, shaped like Spin's `postgres@4` interface: positional parameters, a row set
+//! of values, no transaction API (a `BEGIN` ... `COMMIT` on one connection is a transaction, as it
+//! is under Spin, where a connection holds one pooled client for its lifetime).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use uuid::Uuid;
+
+use super::MaybeSend;
+
+/// A query parameter: the subset of Spin's `parameter-value` that Spincat uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Null,
+    Bool(bool),
+    Int32(i32),
+    Int64(i64),
+    Str(String),
+    Binary(Vec<u8>),
+    Date(NaiveDate),
+    /// A `timestamp` (without time zone) holding UTC, as Spin binds `datetime`.
+    Datetime(NaiveDateTime),
+    Uuid(Uuid),
+    Jsonb(Vec<u8>),
+    ArrayStr(Vec<Option<String>>),
+}
+
+/// A value read from a row: Spin's `db-value`, with the variants Spincat may meet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbValue {
+    Null,
+    Bool(bool),
+    Int16(i16),
+    Int32(i32),
+    Int64(i64),
+    Float32(f32),
+    Float64(f64),
+    Str(String),
+    Binary(Vec<u8>),
+    Date(NaiveDate),
+    Datetime(NaiveDateTime),
+    Uuid(String),
+    Jsonb(Vec<u8>),
+    /// `numeric`, as the decimal string Spin gives.
+    Decimal(String),
+    ArrayInt32(Vec<Option<i32>>),
+    ArrayInt64(Vec<Option<i64>>),
+    ArrayStr(Vec<Option<String>>),
+    /// A column type Spin cannot represent; the raw bytes.
+    Unsupported(Vec<u8>),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    #[error("connection failed: {0}")]
+    ConnectionFailed(String),
+    #[error("bad parameter: {0}")]
+    BadParameter(String),
+    #[error("query failed: {message}")]
+    QueryFailed {
+        /// The SQLSTATE, when Postgres gave one (`23505` unique violation, ...).
+        code: Option<String>,
+        message: String,
+    },
+    #[error("value conversion failed: {0}")]
+    ValueConversionFailed(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DbError {
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            DbError::QueryFailed { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        self.sqlstate() == Some("23505")
+    }
+
+    pub fn is_check_violation(&self) -> bool {
+        self.sqlstate() == Some("23514")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RowSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<DbValue>>,
+}
+
+impl RowSet {
+    pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(move |values| Row {
+            columns: &self.columns,
+            values,
+        })
+    }
+
+    pub fn first(&self) -> Option<Row<'_>> {
+        self.iter().next()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    columns: &'a [String],
+    values: &'a [DbValue],
+}
+
+impl Row<'_> {
+    /// The named column decoded as `T`. A missing column or a type mismatch is an error, as it
+    /// would be under Spin.
+    pub fn get<T: FromDb>(&self, column: &str) -> Result<T, DbError> {
+        let index = self
+            .columns
+            .iter()
+            .position(|c| c == column)
+            .ok_or_else(|| DbError::ValueConversionFailed(format!("no column `{column}`")))?;
+        T::from_db(&self.values[index]).map_err(|reason| {
+            DbError::ValueConversionFailed(format!("column `{column}`: {reason}"))
+        })
+    }
+}
+
+/// Decoding a read value into a Rust type; strict like Spin's `Decode`.
+pub trait FromDb: Sized {
+    fn from_db(value: &DbValue) -> Result<Self, String>;
+}
+
+fn mismatch<T>(wanted: &str, got: &DbValue) -> Result<T, String> {
+    Err(format!("expected {wanted}, got {got:?}"))
+}
+
+macro_rules! from_db {
+    ($ty:ty, $wanted:literal, $($pat:pat => $val:expr),+) => {
+        impl FromDb for $ty {
+            fn from_db(value: &DbValue) -> Result<Self, String> {
+                match value {
+                    $($pat => Ok($val),)+
+                    other => mismatch($wanted, other),
+                }
+            }
+        }
+    };
+}
+
+from_db!(bool, "boolean", DbValue::Bool(v) => *v);
+from_db!(i16, "int2", DbValue::Int16(v) => *v);
+from_db!(i32, "int4", DbValue::Int32(v) => *v);
+from_db!(i64, "int8", DbValue::Int64(v) => *v);
+from_db!(String, "text", DbValue::Str(v) => v.clone());
+from_db!(Vec<u8>, "bytea", DbValue::Binary(v) => v.clone());
+from_db!(NaiveDate, "date", DbValue::Date(v) => *v);
+from_db!(NaiveDateTime, "timestamp", DbValue::Datetime(v) => *v);
+from_db!(DateTime<Utc>, "timestamp", DbValue::Datetime(v) => v.and_utc());
+from_db!(Vec<Option<String>>, "text[]", DbValue::ArrayStr(v) => v.clone());
+
+impl FromDb for Vec<String> {
+    fn from_db(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::ArrayStr(v) => Ok(v.iter().flatten().cloned().collect()),
+            other => mismatch("text[]", other),
+        }
+    }
+}
+
+impl FromDb for Uuid {
+    fn from_db(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Uuid(s) => Uuid::parse_str(s).map_err(|e| e.to_string()),
+            other => mismatch("uuid", other),
+        }
+    }
+}
+
+impl FromDb for serde_json::Value {
+    fn from_db(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Jsonb(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            other => mismatch("jsonb", other),
+        }
+    }
+}
+
+impl<T: FromDb> FromDb for Option<T> {
+    fn from_db(value: &DbValue) -> Result<Self, String> {
+        match value {
+            DbValue::Null => Ok(None),
+            other => T::from_db(other).map(Some),
+        }
+    }
+}
+
+macro_rules! into_param {
+    ($ty:ty, $v:ident => $val:expr) => {
+        impl From<$ty> for Param {
+            fn from($v: $ty) -> Self {
+                $val
+            }
+        }
+    };
+}
+
+into_param!(bool, v => Param::Bool(v));
+into_param!(i32, v => Param::Int32(v));
+into_param!(i64, v => Param::Int64(v));
+into_param!(&str, v => Param::Str(v.to_owned()));
+into_param!(String, v => Param::Str(v));
+into_param!(&String, v => Param::Str(v.clone()));
+into_param!(Uuid, v => Param::Uuid(v));
+into_param!(NaiveDate, v => Param::Date(v));
+into_param!(NaiveDateTime, v => Param::Datetime(v));
+into_param!(DateTime<Utc>, v => Param::Datetime(v.naive_utc()));
+into_param!(&serde_json::Value, v => Param::Jsonb(v.to_string().into_bytes()));
+into_param!(Vec<String>, v => Param::ArrayStr(v.into_iter().map(Some).collect()));
+
+impl<T: Into<Param>> From<Option<T>> for Param {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Param::Null, Into::into)
+    }
+}
+
+/// Builds a parameter list from values of mixed types: `params![user_id, amount, now]`.
+#[macro_export]
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        &[$($crate::ports::db::Param::from($value)),*][..]
+    };
+}
+
+/// `%text%` for `ILIKE`, with LIKE's wildcards in `text` taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait Database: MaybeSend {
+    async fn connect(&self) -> Result<Box<dyn Connection>, DbError>;
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait Connection: MaybeSend {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<RowSet, DbError>;
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, DbError>;
+}
+
+impl dyn Connection + '_ {
+    /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it fails:
+    /// `conn.transaction(|tx| Box::pin(async move { ... })).await`.
+    ///
+    /// The body returns a boxed future for exactly the connection's borrow `'c`: with an async
+    /// closure (a higher-ranked bound), the compiler cannot prove the caller's future `Send`.
+    pub async fn transaction<'c, T, E>(
+        &'c self,
+        body: impl FnOnce(&'c Self) -> super::BoxFuture<'c, Result<T, E>>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        self.execute("BEGIN", &[]).await?;
+        match body(self).await {
+            Ok(value) => {
+                self.execute("COMMIT", &[]).await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(rollback) = self.execute("ROLLBACK", &[]).await {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+}

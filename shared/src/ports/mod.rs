@@ -1,0 +1,41 @@
+//! The four ports through which the domain reaches the outside world. Each has a Spin adapter
+//! (`crate::spin`, wasm32 only) and a native adapter (the `spincat-host` crate), so the same
+//! handlers run under Spin, in the native host and in the tests.
+
+mod clock;
+mod config;
+pub mod db;
+pub mod outbound;
+
+use std::sync::Arc;
+
+pub use clock::Clock;
+pub use config::{Config, ConfigError};
+pub use db::{Connection, Database, DbError};
+pub use outbound::{HttpClient, OutboundError, OutboundRequest, OutboundResponse};
+
+/// Natively, handlers run on a multi-threaded runtime, so ports must be shareable across threads;
+/// a Spin component is single-threaded and its host handles are not `Send`.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSend for T {}
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// A boxed future, `Send` natively (see `MaybeSend`).
+#[cfg(not(target_arch = "wasm32"))]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+#[cfg(target_arch = "wasm32")]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// Everything a handler may touch besides its request.
+#[derive(Clone)]
+pub struct Ports {
+    pub db: Arc<dyn Database>,
+    pub http: Arc<dyn HttpClient>,
+    pub config: Arc<dyn Config>,
+    pub clock: Arc<dyn Clock>,
+}

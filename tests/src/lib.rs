@@ -1,0 +1,221 @@
+//! The test harness: a throwaway PostgreSQL cluster shared by the whole run, a fresh database
+//! per test cloned from a migrated and seeded template, and the native host serving spin.toml
+//! on a loopback port with a clock the test controls.
+
+pub mod pg;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+use spincat_host::clock::ManualClock;
+use spincat_host::config::Variables;
+use spincat_host::manifest::Manifest;
+use spincat_host::outbound::NativeHttp;
+use spincat_host::server::{self, Handler, Host};
+use tokio::task::JoinHandle;
+
+pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-for-hs256-signing";
+pub const ALLOWED_ORIGIN: &str = "https://app.spincat.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    /// A direct connection to this test's database, for arranging and checking state.
+    pub db: tokio_postgres::Client,
+    pub database_url: String,
+    server: JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// What a test heard back.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// The fields named in a `VALIDATION_ERROR`, sorted.
+    pub fn invalid_fields(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.body["error"]["details"]["fields"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        fields.sort();
+        fields
+    }
+}
+
+/// A user signed up through the API.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub struct Options {
+    pub manifest: Manifest,
+    pub handlers: BTreeMap<String, Handler>,
+    pub variables: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            manifest: Manifest::bundled(),
+            handlers: spincat_host::components::builtin(),
+            variables: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    pub fn variable(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.variables.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        let database_url = pg::fresh_database().await;
+        let mut variables = Variables::from_env(&options.manifest);
+        variables.set("database_url", database_url.clone());
+        variables.set("jwt_secret", JWT_SECRET);
+        variables.set("cors_origins", ALLOWED_ORIGIN);
+        for (name, value) in &options.variables {
+            variables.set(name, value.clone());
+        }
+        let clock = Arc::new(ManualClock::starting_at(Utc::now()));
+        let host = Host::new(
+            &options.manifest,
+            &variables,
+            &options.handlers,
+            clock.clone(),
+            Arc::new(NativeHttp::new()),
+        )
+        .expect("the host starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            server::serve(listener, Arc::new(host)).await.expect("the server runs");
+        });
+        let db = spincat_host::migrate::connect(&database_url).await.unwrap();
+        Self {
+            base_url,
+            http: reqwest::Client::new(),
+            clock,
+            db,
+            database_url,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
+        let response = request.send().await.expect("the request reaches the host");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        TestResponse { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> TestResponse {
+        self.send(self.http.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> TestResponse {
+        self.send(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    pub async fn register(&self, email: &str) -> TestUser {
+        let response = self
+            .post(
+                "/api/auth/register",
+                json!({ "name": "Test User", "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        user_from_session(response.data())
+    }
+
+    /// A registered user promoted to administrator, signed in again for a token with the role.
+    pub async fn admin(&self, email: &str) -> TestUser {
+        let user = self.register(email).await;
+        self.db
+            .execute(
+                "UPDATE users SET role = 'ADMINISTRATOR' WHERE email = $1",
+                &[&user.email],
+            )
+            .await
+            .unwrap();
+        self.login(email, PASSWORD).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TestUser {
+        let response = self
+            .post("/api/auth/login", json!({ "email": email, "password": password }))
+            .await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        user_from_session(response.data())
+    }
+
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+pub fn user_from_session(data: &Value) -> TestUser {
+    TestUser {
+        id: data["user"]["id"].as_str().unwrap().to_owned(),
+        email: data["user"]["email"].as_str().unwrap().to_owned(),
+        access_token: data["accessToken"].as_str().unwrap().to_owned(),
+        refresh_token: data["refreshToken"].as_str().unwrap().to_owned(),
+    }
+}
