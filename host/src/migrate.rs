@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 static MIGRATIONS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../migrations");
 
 /// Taken for the whole run, so two migrators (two replicas starting) never interleave.
-const LOCK_KEY: i64 = 0x5350_494e_4341_54;
+const LOCK_KEY: i64 = 0x0053_5049_4e43_4154;
 
 #[derive(Debug, Clone)]
 pub struct Migration {

@@ -61,7 +61,11 @@ impl TestResponse {
     pub fn invalid_fields(&self) -> Vec<String> {
         let mut fields: Vec<String> = self.body["error"]["details"]["fields"]
             .as_array()
-            .map(|a| a.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         fields.sort();
         fields
@@ -126,7 +130,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            server::serve(listener, Arc::new(host)).await.expect("the server runs");
+            server::serve(listener, Arc::new(host))
+                .await
+                .expect("the server runs");
         });
         let db = spincat_host::migrate::connect(&database_url).await.unwrap();
         Self {
@@ -155,7 +161,11 @@ impl TestApp {
                 panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
             })
         };
-        TestResponse { status, headers, body }
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -163,7 +173,8 @@ impl TestApp {
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> TestResponse {
-        self.send(self.http.get(self.url(path)).bearer_auth(token)).await
+        self.send(self.http.get(self.url(path)).bearer_auth(token))
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> TestResponse {
@@ -196,7 +207,10 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> TestUser {
         let response = self
-            .post("/api/auth/login", json!({ "email": email, "password": password }))
+            .post(
+                "/api/auth/login",
+                json!({ "email": email, "password": password }),
+            )
             .await;
         assert_eq!(response.status, 200, "{:?}", response.body);
         user_from_session(response.data())

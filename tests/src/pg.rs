@@ -80,7 +80,9 @@ async fn prepare_template(postgres: &LocalPostgres, template: &str) {
         migrate::migrate(&mut client, &migrate::bundled().unwrap())
             .await
             .expect("migrations apply");
-        seed::seed_catalog(&client).await.expect("the catalog seeds");
+        seed::seed_catalog(&client)
+            .await
+            .expect("the catalog seeds");
     }
     // Renamed only when complete, so a crashed set-up never leaves a half-built template.
     rename_when_free(&admin, &building, template).await;
@@ -100,17 +102,26 @@ async fn retry_busy(admin: &tokio_postgres::Client, sql: &str) {
 }
 
 async fn rename_when_free(admin: &tokio_postgres::Client, from: &str, to: &str) {
-    retry_busy(admin, &format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\"")).await;
+    retry_busy(
+        admin,
+        &format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""),
+    )
+    .await;
 }
 
 /// A new database with the schema and the seeded catalog, for one test.
 pub async fn fresh_database() -> String {
     let cluster = cluster();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let admin = migrate::connect(&cluster.postgres.url("postgres")).await.unwrap();
+    let admin = migrate::connect(&cluster.postgres.url("postgres"))
+        .await
+        .unwrap();
     retry_busy(
         &admin,
-        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", cluster.template),
+        &format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+            cluster.template
+        ),
     )
     .await;
     cluster.postgres.url(&name)
@@ -120,7 +131,9 @@ pub async fn fresh_database() -> String {
 pub async fn empty_database() -> String {
     let cluster = cluster();
     let name = format!("empty_{}", uuid::Uuid::new_v4().simple());
-    let admin = migrate::connect(&cluster.postgres.url("postgres")).await.unwrap();
+    let admin = migrate::connect(&cluster.postgres.url("postgres"))
+        .await
+        .unwrap();
     admin
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await

@@ -11,7 +11,10 @@ const MAX_AGE_SECONDS: u32 = 60;
 spincat::component!(route);
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let catalog = match (ctx.request.method.as_str(), ctx.request.segments().as_slice()) {
+    let catalog = match (
+        ctx.request.method.as_str(),
+        ctx.request.segments().as_slice(),
+    ) {
         ("GET", ["api", "health"]) => return health(ctx).await,
         ("GET", ["api", "catalog", "categories"]) => categories(ctx).await,
         ("GET", ["api", "catalog", "categories", slug, "services"]) => {
@@ -19,7 +22,10 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
         ("GET", ["api", "catalog", "services", slug]) => service(ctx, slug).await,
         ("GET", ["api", "catalog", "search"]) => search(ctx).await,
-        _ => Err(ApiError::route_not_found(&ctx.request.method, &ctx.request.path)),
+        _ => Err(ApiError::route_not_found(
+            &ctx.request.method,
+            &ctx.request.path,
+        )),
     }?;
     Ok(catalog.cacheable(MAX_AGE_SECONDS))
 }
@@ -27,11 +33,18 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
 /// Up when the database answers.
 async fn health(ctx: &Ctx) -> Result<Reply, ApiError> {
     let unavailable = |e: spincat::ports::DbError| {
-        ApiError::new(503, "DATABASE_UNAVAILABLE", format!("The database is not answering: {e}"))
+        ApiError::new(
+            503,
+            "DATABASE_UNAVAILABLE",
+            format!("The database is not answering: {e}"),
+        )
     };
     let conn = ctx.ports.db.connect().await.map_err(unavailable)?;
     conn.query("SELECT 1", &[]).await.map_err(unavailable)?;
-    Ok(Reply::ok("Healthy", json!({ "status": "ok", "database": "ok" })))
+    Ok(Reply::ok(
+        "Healthy",
+        json!({ "status": "ok", "database": "ok" }),
+    ))
 }
 
 async fn categories(ctx: &Ctx) -> Result<Reply, ApiError> {

@@ -1,0 +1,244 @@
+//! The native host and the request pipeline every component shares.
+
+use serde_json::json;
+use spincat::http::{Request, Response};
+use spincat::ports::{BoxFuture, Ports};
+use spincat_host::manifest::Manifest;
+use spincat_tests::{Options, TestApp, ALLOWED_ORIGIN, PASSWORD};
+
+async fn users(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) FROM users").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_get_a_clear_4xx_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let register = app.url("/api/auth/register");
+    let valid = json!({"name": "N", "email": "n@example.com", "password": PASSWORD}).to_string();
+
+    let malformed = app
+        .send(
+            app.http
+                .post(&register)
+                .header("content-type", "application/json")
+                .body("{\"name\": "),
+        )
+        .await;
+    assert_eq!(
+        (malformed.status, malformed.error_code()),
+        (400, "MALFORMED_JSON")
+    );
+
+    let not_object = app
+        .send(
+            app.http
+                .post(&register)
+                .header("content-type", "application/json")
+                .body("[1, 2]"),
+        )
+        .await;
+    assert_eq!(
+        (not_object.status, not_object.error_code()),
+        (400, "INVALID_BODY")
+    );
+
+    let wrong_type = app
+        .send(
+            app.http
+                .post(&register)
+                .header("content-type", "text/plain")
+                .body(valid.clone()),
+        )
+        .await;
+    assert_eq!(
+        (wrong_type.status, wrong_type.error_code()),
+        (415, "UNSUPPORTED_MEDIA_TYPE")
+    );
+
+    let no_type = app.send(app.http.post(&register).body(valid.clone())).await;
+    assert_eq!(no_type.status, 415);
+
+    let huge = format!(
+        "{{\"name\": \"N\", \"email\": \"n@example.com\", \"password\": \"{PASSWORD}\", \"pad\": \"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let oversized = app
+        .send(
+            app.http
+                .post(&register)
+                .header("content-type", "application/json")
+                .body(huge),
+        )
+        .await;
+    assert_eq!(
+        (oversized.status, oversized.error_code()),
+        (413, "PAYLOAD_TOO_LARGE")
+    );
+
+    assert_eq!(users(&app).await, 0);
+    let charset = app
+        .send(
+            app.http
+                .post(&register)
+                .header("content-type", "application/json; charset=utf-8")
+                .body(valid),
+        )
+        .await;
+    assert_eq!(charset.status, 201, "{:?}", charset.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_are_404_in_the_envelope() {
+    let app = TestApp::spawn().await;
+    for path in ["/nowhere", "/api/auth/nope", "/api/catalog"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status, 404, "{path}");
+        assert_eq!(response.body["success"], false, "{path}");
+        assert_eq!(response.body["statusCode"], 404, "{path}");
+        assert_eq!(response.error_code(), "ROUTE_NOT_FOUND", "{path}");
+        assert!(response.body["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    let wrong_method = app.send(app.http.delete(app.url("/api/auth/me"))).await;
+    assert_eq!(wrong_method.status, 404);
+}
+
+fn panicking<'a>(_: Request, _: &'a Ports) -> BoxFuture<'a, Response> {
+    Box::pin(async { panic!("the handler fell over") })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_answers_500_and_the_host_keeps_serving() {
+    let manifest = format!(
+        "{}\n[[trigger.http]]\nroute = \"/api/boom\"\ncomponent = \"boom\"\n[component.boom]\nsource = \"none.wasm\"\n",
+        include_str!("../../spin.toml")
+    );
+    let mut options = Options {
+        manifest: Manifest::parse(&manifest).unwrap(),
+        ..Options::default()
+    };
+    options.handlers.insert("boom".into(), panicking);
+    let app = TestApp::spawn_with(options).await;
+    for _ in 0..3 {
+        let response = app.get("/api/boom").await;
+        assert_eq!(response.status, 500);
+        assert_eq!(response.error_code(), "INTERNAL_ERROR");
+        assert!(!response.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("fell over"));
+    }
+    assert_eq!(app.get("/api/health").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_admits_only_the_configured_origins() {
+    let app = TestApp::spawn().await;
+    let preflight = |origin: &str| {
+        app.send(
+            app.http
+                .request(reqwest::Method::OPTIONS, app.url("/api/auth/login"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type"),
+        )
+    };
+    let allowed = preflight(ALLOWED_ORIGIN).await;
+    assert_eq!(allowed.status, 204);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert!(allowed
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    let other = preflight("https://evil.example").await;
+    assert_eq!(other.status, 204);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+
+    let simple = app
+        .send(
+            app.http
+                .get(app.url("/api/catalog/categories"))
+                .header("origin", ALLOWED_ORIGIN),
+        )
+        .await;
+    assert_eq!(
+        simple.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert!(simple
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("ETag"));
+    let foreign = app
+        .send(
+            app.http
+                .get(app.url("/api/catalog/categories"))
+                .header("origin", "https://evil.example"),
+        )
+        .await;
+    assert_eq!(foreign.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_or_generated() {
+    let app = TestApp::spawn().await;
+    let echoed = app
+        .send(
+            app.http
+                .get(app.url("/api/health"))
+                .header("x-request-id", "trace-abc.123"),
+        )
+        .await;
+    assert_eq!(echoed.header("x-request-id"), Some("trace-abc.123"));
+    let hostile = app
+        .send(
+            app.http
+                .get(app.url("/api/health"))
+                .header("x-request-id", "a\"b c"),
+        )
+        .await;
+    let generated = hostile.header("x-request-id").unwrap();
+    assert_eq!(generated.len(), 32);
+    assert!(generated.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_variable_left_unset_stops_the_host_from_starting() {
+    let manifest = Manifest::bundled();
+    let mut variables = spincat_host::config::Variables::from_env(&manifest);
+    variables.set("database_url", "postgres://localhost/none");
+    let error = spincat_host::server::Host::new(
+        &manifest,
+        &variables,
+        &spincat_host::components::builtin(),
+        std::sync::Arc::new(spincat_host::clock::SystemClock),
+        std::sync::Arc::new(spincat_host::outbound::NativeHttp::new()),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        error.to_string().contains("SPIN_VARIABLE_JWT_SECRET"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_component_in_spin_toml_has_a_native_handler() {
+    let manifest = Manifest::bundled();
+    let handlers = spincat_host::components::builtin();
+    for id in manifest.components.keys() {
+        assert!(
+            handlers.contains_key(id),
+            "component {id} has no native handler"
+        );
+    }
+    for trigger in &manifest.routes {
+        assert!(
+            handlers.contains_key(&trigger.component),
+            "{}",
+            trigger.route
+        );
+    }
+}
