@@ -21,5 +21,11 @@ pub fn builtin() -> BTreeMap<String, Handler> {
         ("auth".to_owned(), handler!(spincat_auth::handle)),
         ("catalog".to_owned(), handler!(spincat_catalog::handle)),
         ("admin".to_owned(), handler!(spincat_admin::handle)),
+        ("wallet".to_owned(), handler!(spincat_wallet::handle)),
+        (
+            "midtrans-webhook".to_owned(),
+            handler!(spincat_midtrans_webhook::handle),
+        ),
+        ("jobs".to_owned(), handler!(spincat_jobs::handle)),
     ])
 }

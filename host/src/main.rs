@@ -71,8 +71,10 @@ async fn main() -> anyhow::Result<()> {
             if !variables.is_set("database_url") {
                 let url = start_local_database().await?;
                 variables.set("database_url", url);
-                if !variables.is_set("jwt_secret") {
-                    variables.set("jwt_secret", local_secret("jwt_secret")?);
+                for secret in ["jwt_secret", "job_token"] {
+                    if !variables.is_set(secret) {
+                        variables.set(secret, local_secret(secret)?);
+                    }
                 }
                 print_demo_logins();
             }

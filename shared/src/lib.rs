@@ -5,11 +5,14 @@
 pub mod auth;
 pub mod catalog;
 pub mod http;
+pub mod ledger;
 pub mod logging;
 pub mod money;
+pub mod payments;
 pub mod ports;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+pub mod wallet;
 
 /// Makes a function crate a component: its native `handle(request, ports)`, which the native
 /// host and the tests call, and under Spin the `#[http_component]` entry point around it. The

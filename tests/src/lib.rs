@@ -2,6 +2,7 @@
 //! per test cloned from a migrated and seeded template, and the native host serving spin.toml
 //! on a loopback port with a clock the test controls.
 
+pub mod midtrans;
 pub mod pg;
 
 use std::collections::BTreeMap;
@@ -16,9 +17,12 @@ use spincat_host::outbound::NativeHttp;
 use spincat_host::server::{self, Handler, Host};
 use tokio::task::JoinHandle;
 
+use crate::midtrans::MidtransDouble;
+
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-for-hs256-signing";
 pub const ALLOWED_ORIGIN: &str = "https://app.spincat.test";
 pub const PASSWORD: &str = "correct horse battery";
+pub const JOB_TOKEN: &str = "test-job-token";
 
 pub struct TestApp {
     pub base_url: String,
@@ -27,6 +31,7 @@ pub struct TestApp {
     /// A direct connection to this test's database, for arranging and checking state.
     pub db: tokio_postgres::Client,
     pub database_url: String,
+    pub midtrans: MidtransDouble,
     server: JoinHandle<()>,
 }
 
@@ -111,10 +116,27 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         let database_url = pg::fresh_database().await;
+        let midtrans = MidtransDouble::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
         let mut variables = Variables::from_env(&options.manifest);
-        variables.set("database_url", database_url.clone());
-        variables.set("jwt_secret", JWT_SECRET);
-        variables.set("cors_origins", ALLOWED_ORIGIN);
+        for (name, value) in [
+            ("database_url", database_url.clone()),
+            ("jwt_secret", JWT_SECRET.into()),
+            ("job_token", JOB_TOKEN.into()),
+            ("cors_origins", ALLOWED_ORIGIN.into()),
+            ("midtrans_server_key", midtrans::SERVER_KEY.into()),
+            ("midtrans_client_key", midtrans::CLIENT_KEY.into()),
+            ("midtrans_snap_url", midtrans.url.clone()),
+            ("midtrans_api_url", midtrans.url.clone()),
+            ("midtrans_timeout_ms", "2000".into()),
+            (
+                "midtrans_notification_url",
+                format!("{base_url}/api/webhooks/midtrans/notification"),
+            ),
+        ] {
+            variables.set(name, value);
+        }
         for (name, value) in &options.variables {
             variables.set(name, value.clone());
         }
@@ -127,8 +149,6 @@ impl TestApp {
             Arc::new(NativeHttp::new()),
         )
         .expect("the host starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
             server::serve(listener, Arc::new(host))
                 .await
@@ -141,6 +161,7 @@ impl TestApp {
             clock,
             db,
             database_url,
+            midtrans,
             server,
         }
     }
@@ -218,6 +239,49 @@ impl TestApp {
 
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);
+    }
+
+    pub async fn post_as(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Runs an internal job as the Kubernetes CronJob would.
+    pub async fn run_job(&self, job: &str) -> TestResponse {
+        let response = self
+            .send(
+                self.http
+                    .post(self.url(&format!("/internal/jobs/{job}")))
+                    .bearer_auth(JOB_TOKEN),
+            )
+            .await;
+        assert_eq!(response.status, 200, "{job}: {:?}", response.body);
+        response
+    }
+
+    /// The ledger check: every transfer balances and every wallet equals the sum of its entries.
+    pub async fn assert_ledger_sound(&self) {
+        let db = spincat_host::db::NativeDatabase::connect_lazily(&self.database_url, 1).unwrap();
+        let conn = spincat::ports::Database::connect(&db).await.unwrap();
+        let report = spincat::ledger::check(conn.as_ref()).await.unwrap();
+        assert!(report.is_sound(), "ledger problems: {:?}", report.problems);
+    }
+
+    /// A user's cached wallet balance.
+    pub async fn balance(&self, user_id: &str) -> i64 {
+        self.db
+            .query_one(
+                "SELECT balance FROM ledger_accounts WHERE user_id = $1::text::uuid",
+                &[&user_id],
+            )
+            .await
+            .unwrap()
+            .get(0)
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -3,6 +3,7 @@
 
 mod access_token;
 mod email;
+mod job;
 mod password;
 mod principal;
 mod profile;
@@ -14,6 +15,7 @@ pub mod users;
 
 pub use access_token::{AccessToken, TokenError};
 pub use email::Email;
+pub use job::authenticate_job;
 pub use password::{Password, PasswordHash};
 pub use principal::{authenticate, authenticate_admin, Principal};
 pub use profile::{PersonName, Phone};

@@ -1,0 +1,47 @@
+//! The `jobs` component: `POST /internal/jobs/*`, the scheduled jobs as routes for a Kubernetes
+//! CronJob (the SpinKube shim runs no cron triggers) and for tests.
+
+use std::time::Instant;
+
+use serde_json::json;
+use spincat::auth;
+use spincat::http::{ApiError, Ctx, Reply};
+use spincat::payments::{self, PaymentSettings};
+
+spincat::component!(route);
+
+/// Pending top-ups looked at per run; the next run takes the rest.
+const RECONCILE_BATCH: i64 = 200;
+
+async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
+    auth::authenticate_job(ctx).await?;
+    match (
+        ctx.request.method.as_str(),
+        ctx.request.segments().as_slice(),
+    ) {
+        ("POST", ["internal", "jobs", "reconcile"]) => reconcile(ctx).await,
+        _ => Err(ApiError::route_not_found(
+            &ctx.request.method,
+            &ctx.request.path,
+        )),
+    }
+}
+
+async fn reconcile(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let started = Instant::now();
+    let settings = PaymentSettings::load(ctx.config()).await?;
+    let conn = ctx.db().await?;
+    let topups = payments::reconcile_pending(
+        conn.as_ref(),
+        ctx.ports.http.as_ref(),
+        &settings,
+        ctx.now,
+        RECONCILE_BATCH,
+    )
+    .await?;
+    tracing::info!(?topups, "reconcile finished");
+    Ok(Reply::ok(
+        "Reconciled",
+        json!({ "topups": topups, "durationMs": started.elapsed().as_millis() as u64 }),
+    ))
+}

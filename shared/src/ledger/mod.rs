@@ -1,0 +1,248 @@
+//! The double-entry ledger: the one way money moves. Every movement is a transfer between two
+//! accounts, posted inside the caller's database transaction so it commits or rolls back with
+//! the business change it pays for. A transfer's idempotency key makes retries harmless.
+
+mod check;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::money::Rupiah;
+use crate::params;
+use crate::ports::db::{Connection, DbError};
+
+pub use check::{check, LedgerReport};
+
+/// An account of the platform itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemAccount {
+    /// Money received by Midtrans on our behalf.
+    GatewayClearing,
+    Revenue,
+    Refunds,
+    /// The other side of administrators' manual corrections.
+    Adjustments,
+}
+
+impl SystemAccount {
+    fn kind(self) -> &'static str {
+        match self {
+            SystemAccount::GatewayClearing => "GATEWAY_CLEARING",
+            SystemAccount::Revenue => "REVENUE",
+            SystemAccount::Refunds => "REFUNDS",
+            SystemAccount::Adjustments => "ADJUSTMENTS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// A user's wallet, by user id.
+    Wallet(Uuid),
+    System(SystemAccount),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    TopUp,
+    TopUpReversal,
+    Subscription,
+    Upgrade,
+    Renewal,
+    Refund,
+    AdminAdjustment,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::TopUp => "TOP_UP",
+            TransferKind::TopUpReversal => "TOP_UP_REVERSAL",
+            TransferKind::Subscription => "SUBSCRIPTION",
+            TransferKind::Upgrade => "UPGRADE",
+            TransferKind::Renewal => "RENEWAL",
+            TransferKind::Refund => "REFUND",
+            TransferKind::AdminAdjustment => "ADMIN_ADJUSTMENT",
+        }
+    }
+}
+
+/// Money leaving `from` and arriving in `to`.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub key: String,
+    pub kind: TransferKind,
+    pub from: Account,
+    pub to: Account,
+    /// Strictly positive.
+    pub amount: Rupiah,
+    pub description: String,
+    pub reference: Option<String>,
+    pub actor: Option<Uuid>,
+    /// Lets the paying wallet go below zero: only for reversals the gateway imposes on us.
+    pub allow_overdraft: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    /// Posted now; the wallet balance after it, when a wallet took part.
+    New { transfer_id: Uuid },
+    /// A transfer with this key exists already: nothing moved this time.
+    Duplicate { transfer_id: Uuid },
+}
+
+impl Posted {
+    pub fn transfer_id(&self) -> Uuid {
+        match self {
+            Posted::New { transfer_id } | Posted::Duplicate { transfer_id } => *transfer_id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("insufficient credit: balance {balance}, short by {shortfall}")]
+    InsufficientCredit { balance: Rupiah, shortfall: Rupiah },
+    #[error("invalid transfer: {0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Posts a transfer. Call it inside a transaction: on `InsufficientCredit` the caller must roll
+/// back, which also removes the transfer row this inserted.
+pub async fn post(
+    tx: &dyn Connection,
+    transfer: &Transfer,
+    now: DateTime<Utc>,
+) -> Result<Posted, LedgerError> {
+    if transfer.amount <= Rupiah::ZERO {
+        return Err(LedgerError::Invalid("the amount must be positive"));
+    }
+    if transfer.from == transfer.to {
+        return Err(LedgerError::Invalid("an account cannot pay itself"));
+    }
+    let from = account_id(tx, transfer.from).await?;
+    let to = account_id(tx, transfer.to).await?;
+    let inserted = tx
+        .query(
+            "INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id,
+                 credit_account_id, amount, description, reference, actor_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING id",
+            params![
+                transfer.key.as_str(),
+                transfer.kind.as_str(),
+                from,
+                to,
+                transfer.amount.amount(),
+                transfer.description.as_str(),
+                transfer.reference.clone(),
+                transfer.actor,
+                now
+            ],
+        )
+        .await?;
+    let Some(row) = inserted.first() else {
+        let existing = tx
+            .query(
+                "SELECT id FROM ledger_transfers WHERE idempotency_key = $1",
+                params![transfer.key.as_str()],
+            )
+            .await?;
+        let row = existing
+            .first()
+            .ok_or(LedgerError::Invalid("transfer vanished"))?;
+        return Ok(Posted::Duplicate {
+            transfer_id: row.get("id")?,
+        });
+    };
+    let transfer_id: Uuid = row.get("id")?;
+    let amount = transfer.amount.amount();
+    let debit_after = move_balance(tx, transfer.from, -amount, transfer.allow_overdraft).await?;
+    let credit_after = move_balance(tx, transfer.to, amount, false).await?;
+    tx.execute(
+        "INSERT INTO ledger_entries (transfer_id, account_id, amount, balance_after, created_at)
+         VALUES ($1, $2, $3, $4, $7), ($1, $5, $6, $8, $7)",
+        params![
+            transfer_id,
+            from,
+            -amount,
+            debit_after,
+            to,
+            amount,
+            now,
+            credit_after
+        ],
+    )
+    .await?;
+    Ok(Posted::New { transfer_id })
+}
+
+async fn account_id(tx: &dyn Connection, account: Account) -> Result<Uuid, LedgerError> {
+    let rows = match account {
+        Account::Wallet(user_id) => {
+            tx.query(
+                "SELECT id FROM ledger_accounts WHERE user_id = $1",
+                params![user_id],
+            )
+            .await?
+        }
+        Account::System(system) => {
+            tx.query(
+                "SELECT id FROM ledger_accounts WHERE kind = $1 AND user_id IS NULL",
+                params![system.kind()],
+            )
+            .await?
+        }
+    };
+    let row = rows
+        .first()
+        .ok_or(LedgerError::Invalid("no such account"))?;
+    Ok(row.get("id")?)
+}
+
+/// Applies `delta` to a wallet's cached balance in one conditional statement (so two concurrent
+/// debits can never spend the same rupiah) and returns the new balance; system accounts keep no
+/// cached balance.
+async fn move_balance(
+    tx: &dyn Connection,
+    account: Account,
+    delta: i64,
+    allow_overdraft: bool,
+) -> Result<Option<i64>, LedgerError> {
+    let Account::Wallet(user_id) = account else {
+        return Ok(None);
+    };
+    let moved = tx
+        .query(
+            "UPDATE ledger_accounts SET balance = balance + $2
+             WHERE user_id = $1 AND (balance + $2 >= 0 OR $3)
+             RETURNING balance",
+            params![user_id, delta, allow_overdraft],
+        )
+        .await?;
+    if let Some(row) = moved.first() {
+        return Ok(Some(row.get("balance")?));
+    }
+    let balance = wallet_balance(tx, user_id).await?;
+    Err(LedgerError::InsufficientCredit {
+        balance,
+        shortfall: Rupiah::new(-delta - balance.amount()),
+    })
+}
+
+/// A user's wallet balance.
+pub async fn wallet_balance(conn: &dyn Connection, user_id: Uuid) -> Result<Rupiah, DbError> {
+    let rows = conn
+        .query(
+            "SELECT balance FROM ledger_accounts WHERE user_id = $1",
+            params![user_id],
+        )
+        .await?;
+    match rows.first() {
+        Some(row) => Ok(Rupiah::new(row.get("balance")?)),
+        None => Err(DbError::Other(format!("user {user_id} has no wallet"))),
+    }
+}

@@ -1,0 +1,110 @@
+//! Midtrans HTTP notifications. Deliveries repeat and arrive out of order; each is verified, then
+//! applied through the same state machine as the reconcile job.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::gateway::{GatewayReport, Outcome};
+use super::midtrans::{Midtrans, MidtransError};
+use super::signature::{notification_signature, signature_matches};
+use super::topup::{apply_report, Applied};
+use super::PaymentSettings;
+use crate::http::ApiError;
+use crate::params;
+use crate::ports::db::Connection;
+use crate::ports::HttpClient;
+
+/// Verifies and applies one notification. A forged signature is 401 and changes nothing; a
+/// signed report whose amount differs from the order is 400 and credits nothing; everything
+/// else, including duplicates, stale reports and unknown orders, is handled or ignored with 200.
+pub async fn receive_notification(
+    conn: &dyn Connection,
+    http: &dyn HttpClient,
+    settings: &PaymentSettings,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Applied, ApiError> {
+    let report = GatewayReport::parse(body)
+        .map_err(|reason| ApiError::bad_request("INVALID_NOTIFICATION", reason))?;
+    let expected = notification_signature(
+        &report.order_id,
+        &report.status_code,
+        &report.gross_amount,
+        &settings.server_key,
+    );
+    if !signature_matches(
+        &expected,
+        report.signature_key.as_deref().unwrap_or_default(),
+    ) {
+        tracing::warn!(order_id = %report.order_id, "notification with a bad signature refused");
+        return Err(ApiError::unauthorized(
+            "INVALID_SIGNATURE",
+            "The notification signature does not match",
+        ));
+    }
+    let report = if settings.verify_status && would_move_money(conn, &report).await? {
+        confirmed(http, settings, &report).await?
+    } else {
+        report
+    };
+    let applied = apply_report(conn, &report, now).await?;
+    if let Applied::AmountMismatch { expected, reported } = &applied {
+        tracing::error!(order_id = %report.order_id, %expected, reported, "signed notification with a wrong amount");
+        return Err(ApiError::bad_request(
+            "AMOUNT_MISMATCH",
+            "The notified amount differs from the order",
+        )
+        .with_details(json!({ "orderId": report.order_id })));
+    }
+    tracing::info!(order_id = %report.order_id, status = %report.transaction_status, ?applied, "notification applied");
+    Ok(applied)
+}
+
+/// Whether acting on this report could change an order's state; only then is it worth a call to
+/// the status API. A repeat of a settled order's news answers at once, whatever Midtrans's state.
+async fn would_move_money(conn: &dyn Connection, report: &GatewayReport) -> Result<bool, ApiError> {
+    let rows = conn
+        .query(
+            "SELECT status FROM topups WHERE order_id = $1",
+            params![report.order_id.as_str()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(false);
+    };
+    let status: String = row.get("status")?;
+    let open = matches!(status.as_str(), "PENDING" | "FAILED");
+    Ok(match report.outcome() {
+        Outcome::Paid => open,
+        Outcome::Failed | Outcome::Waiting => status == "PENDING",
+        Outcome::Refunded | Outcome::ChargedBack => !open,
+        Outcome::Unrecognised => false,
+    })
+}
+
+/// The status API's word on the order, which replaces the notification's.
+async fn confirmed(
+    http: &dyn HttpClient,
+    settings: &PaymentSettings,
+    notified: &GatewayReport,
+) -> Result<GatewayReport, ApiError> {
+    match Midtrans::new(http, settings)
+        .status(&notified.order_id)
+        .await
+    {
+        Ok(report) if report.order_id == notified.order_id => Ok(report),
+        Ok(_) => Err(ApiError::bad_gateway(
+            "PAYMENT_GATEWAY_ERROR",
+            "The status API answered about another order",
+        )),
+        // Unconfirmed: a 5xx makes Midtrans deliver the notification again later.
+        Err(MidtransError::NotFound) => Err(ApiError::bad_gateway(
+            "PAYMENT_GATEWAY_ERROR",
+            "The status API does not know this order yet",
+        )),
+        Err(error) => Err(ApiError::bad_gateway(
+            "PAYMENT_GATEWAY_ERROR",
+            error.to_string(),
+        )),
+    }
+}

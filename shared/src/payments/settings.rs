@@ -1,0 +1,84 @@
+use crate::money::Rupiah;
+use crate::ports::{Config, ConfigError};
+
+/// Midtrans and top-up configuration (design section 8).
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    pub server_key: String,
+    pub client_key: String,
+    pub is_production: bool,
+    pub snap_url: String,
+    pub api_url: String,
+    /// Confirm every state-changing notification with the status API before acting on it.
+    pub verify_status: bool,
+    pub notification_url: Option<String>,
+    pub finish_url: Option<String>,
+    pub unfinish_url: Option<String>,
+    pub error_url: Option<String>,
+    pub topup_min: Rupiah,
+    pub topup_max: Rupiah,
+    /// How long a top-up may stay PENDING before the reconcile job asks Midtrans about it.
+    pub reconcile_after_seconds: i64,
+    /// How long an unpaid order can still be paid (Snap's default token lifetime is a day);
+    /// an order Midtrans has never heard of after this is failed.
+    pub order_lifetime_seconds: i64,
+    /// How long to wait for Midtrans before giving up on a call.
+    pub timeout: std::time::Duration,
+}
+
+/// Midtrans refuses top-ups below this; so do we, whatever the configuration says.
+const ABSOLUTE_MIN: i64 = 10_000;
+
+impl PaymentSettings {
+    pub async fn load(config: &dyn Config) -> Result<Self, ConfigError> {
+        let is_production = config.parsed_or("midtrans_is_production", false).await?;
+        let (snap_default, api_default) = if is_production {
+            ("https://app.midtrans.com", "https://api.midtrans.com")
+        } else {
+            (
+                "https://app.sandbox.midtrans.com",
+                "https://api.sandbox.midtrans.com",
+            )
+        };
+        let optional = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let settings = Self {
+            server_key: config.required("midtrans_server_key").await?,
+            client_key: config.get("midtrans_client_key").await?.unwrap_or_default(),
+            is_production,
+            snap_url: optional(config.get("midtrans_snap_url").await?)
+                .unwrap_or_else(|| snap_default.into())
+                .trim_end_matches('/')
+                .to_owned(),
+            api_url: optional(config.get("midtrans_api_url").await?)
+                .unwrap_or_else(|| api_default.into())
+                .trim_end_matches('/')
+                .to_owned(),
+            verify_status: config.parsed_or("midtrans_verify_status", false).await?,
+            notification_url: optional(config.get("midtrans_notification_url").await?),
+            finish_url: optional(config.get("midtrans_finish_url").await?),
+            unfinish_url: optional(config.get("midtrans_unfinish_url").await?),
+            error_url: optional(config.get("midtrans_error_url").await?),
+            topup_min: Rupiah::new(config.parsed_or("topup_min", ABSOLUTE_MIN).await?),
+            topup_max: Rupiah::new(config.parsed_or("topup_max", 10_000_000).await?),
+            reconcile_after_seconds: config
+                .parsed_or("topup_reconcile_after_seconds", 900)
+                .await?,
+            order_lifetime_seconds: config
+                .parsed_or("topup_order_lifetime_seconds", 86_400)
+                .await?,
+            timeout: std::time::Duration::from_millis(
+                config.parsed_or("midtrans_timeout_ms", 10_000).await?,
+            ),
+        };
+        if settings.topup_min.amount() < ABSOLUTE_MIN {
+            return Err(ConfigError::new(
+                "topup_min",
+                format!("must be at least {ABSOLUTE_MIN}"),
+            ));
+        }
+        if settings.topup_max < settings.topup_min {
+            return Err(ConfigError::new("topup_max", "must not be below topup_min"));
+        }
+        Ok(settings)
+    }
+}

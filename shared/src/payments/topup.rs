@@ -1,0 +1,481 @@
+//! Top-ups: creating the order and its Snap page, and moving an order through its states as
+//! Midtrans reports on it (from notifications and from the reconcile job alike).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::gateway::{GatewayReport, Outcome};
+use super::midtrans::{Customer, Midtrans, MidtransError};
+use super::PaymentSettings;
+use crate::auth::users::User;
+use crate::http::ApiError;
+use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer, TransferKind};
+use crate::money::Rupiah;
+use crate::params;
+use crate::ports::db::{Connection, DbError, Row};
+use crate::ports::{BoxFuture, HttpClient};
+
+pub struct TopUpRequest {
+    pub amount: Rupiah,
+    /// The client's `Idempotency-Key`: a retry with it gets the first order back.
+    pub idempotency_key: Option<String>,
+}
+
+struct StoredTopUp {
+    order_id: String,
+    amount: Rupiah,
+    status: String,
+    token: Option<String>,
+    redirect_url: Option<String>,
+    failure_reason: Option<String>,
+}
+
+impl StoredTopUp {
+    fn from_row(row: Row<'_>) -> Result<Self, DbError> {
+        Ok(Self {
+            order_id: row.get("order_id")?,
+            amount: Rupiah::new(row.get("amount")?),
+            status: row.get("status")?,
+            token: row.get("snap_token")?,
+            redirect_url: row.get("redirect_url")?,
+            failure_reason: row.get("failure_reason")?,
+        })
+    }
+}
+
+fn gateway_failed(reason: &str) -> ApiError {
+    ApiError::bad_gateway(
+        "PAYMENT_GATEWAY_ERROR",
+        "The payment gateway could not start this top-up; nothing was charged. Try again.",
+    )
+    .with_details(json!({ "reason": reason }))
+}
+
+/// Creates a PENDING top-up and its Snap payment page. The order is stored before Snap is called,
+/// so a notification can never arrive for an order we do not know.
+pub async fn create_topup(
+    conn: &dyn Connection,
+    http: &dyn HttpClient,
+    settings: &PaymentSettings,
+    user: &User,
+    request: TopUpRequest,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    if request.amount < settings.topup_min || request.amount > settings.topup_max {
+        return Err(ApiError::field(
+            "amount",
+            format!(
+                "must be between {} and {} rupiah",
+                settings.topup_min.amount(),
+                settings.topup_max.amount()
+            ),
+        ));
+    }
+    let order_id = new_order_id(now)?;
+    let inserted = conn
+        .query(
+            "INSERT INTO topups (user_id, order_id, amount, status, idempotency_key, created_at,
+                                 updated_at)
+             VALUES ($1, $2, $3, 'PENDING', $4, $5, $5)
+             ON CONFLICT (user_id, idempotency_key) DO NOTHING
+             RETURNING order_id",
+            params![
+                user.id,
+                order_id.as_str(),
+                request.amount.amount(),
+                request.idempotency_key.clone(),
+                now
+            ],
+        )
+        .await?;
+    if inserted.is_empty() {
+        return replay(conn, user.id, &request, settings).await;
+    }
+
+    let customer = Customer {
+        name: &user.name,
+        email: &user.email,
+        phone: user.phone.as_deref(),
+    };
+    match Midtrans::new(http, settings)
+        .create_snap(&order_id, request.amount, customer)
+        .await
+    {
+        Ok(snap) => {
+            conn.execute(
+                "UPDATE topups SET snap_token = $2, redirect_url = $3, updated_at = $4
+                 WHERE order_id = $1",
+                params![
+                    order_id.as_str(),
+                    snap.token.as_str(),
+                    snap.redirect_url.as_str(),
+                    now
+                ],
+            )
+            .await?;
+            Ok(order_json(
+                &order_id,
+                request.amount,
+                &snap.token,
+                &snap.redirect_url,
+                settings,
+            ))
+        }
+        Err(error) => {
+            tracing::warn!(order_id, %error, "Snap refused or failed a top-up");
+            conn.execute(
+                "UPDATE topups SET status = 'FAILED', failure_reason = $2, updated_at = $3
+                 WHERE order_id = $1 AND status = 'PENDING'",
+                params![order_id.as_str(), error.to_string(), now],
+            )
+            .await?;
+            Err(gateway_failed(&error.to_string()))
+        }
+    }
+}
+
+/// The answer to a retried request: the first order's, whatever became of it.
+async fn replay(
+    conn: &dyn Connection,
+    user_id: Uuid,
+    request: &TopUpRequest,
+    settings: &PaymentSettings,
+) -> Result<Value, ApiError> {
+    let rows = conn
+        .query(
+            "SELECT order_id, amount, status, snap_token, redirect_url, failure_reason
+             FROM topups WHERE user_id = $1 AND idempotency_key = $2",
+            params![user_id, request.idempotency_key.clone()],
+        )
+        .await?;
+    let first = rows
+        .first()
+        .map(StoredTopUp::from_row)
+        .transpose()?
+        .ok_or_else(|| ApiError::internal("idempotent top-up vanished"))?;
+    if first.amount != request.amount {
+        return Err(ApiError::unprocessable(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was used for a different top-up",
+        ));
+    }
+    match (first.token, first.redirect_url) {
+        (Some(token), Some(url)) => Ok(order_json(
+            &first.order_id,
+            first.amount,
+            &token,
+            &url,
+            settings,
+        )),
+        _ if first.status == "FAILED" => Err(gateway_failed(
+            first.failure_reason.as_deref().unwrap_or("failed"),
+        )),
+        _ => Err(ApiError::conflict(
+            "REQUEST_IN_PROGRESS",
+            "A top-up with this Idempotency-Key is still being created; retry shortly",
+        )),
+    }
+}
+
+fn order_json(
+    order_id: &str,
+    amount: Rupiah,
+    token: &str,
+    redirect_url: &str,
+    settings: &PaymentSettings,
+) -> Value {
+    json!({
+        "orderId": order_id,
+        "amount": amount,
+        "status": "PENDING",
+        "token": token,
+        "redirectUrl": redirect_url,
+        "clientKey": settings.client_key,
+        "isProduction": settings.is_production,
+    })
+}
+
+/// `TOPUP-<yyyymmdd>-<96 random bits>`: unique, and within Midtrans's 50 URL-safe characters.
+fn new_order_id(now: DateTime<Utc>) -> Result<String, ApiError> {
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(ApiError::internal)?;
+    Ok(format!(
+        "TOPUP-{}-{}",
+        now.format("%Y%m%d"),
+        hex::encode(random)
+    ))
+}
+
+/// What a report did to its order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Applied {
+    Credited,
+    AlreadySettled,
+    StillPending,
+    MarkedFailed,
+    Reversed {
+        amount: Rupiah,
+    },
+    /// Nothing to do: a stale or duplicate report, or one about an order we do not know.
+    Ignored {
+        reason: String,
+    },
+    AmountMismatch {
+        expected: Rupiah,
+        reported: String,
+    },
+}
+
+fn ignored(reason: &str) -> Applied {
+    Applied::Ignored {
+        reason: reason.to_owned(),
+    }
+}
+
+/// Moves an order to what Midtrans reports, once: the order row is locked for the decision, the
+/// credit is a ledger transfer keyed by the order, and every combination of a current state and
+/// a report either changes something exactly once or changes nothing.
+pub async fn apply_report(
+    conn: &dyn Connection,
+    report: &GatewayReport,
+    now: DateTime<Utc>,
+) -> Result<Applied, ApiError> {
+    conn.transaction(|tx| -> BoxFuture<'_, Result<Applied, ApiError>> {
+        Box::pin(async move {
+            let rows = tx
+                .query(
+                    "SELECT user_id, amount, status FROM topups WHERE order_id = $1 FOR UPDATE",
+                    params![report.order_id.as_str()],
+                )
+                .await?;
+            let Some(row) = rows.first() else {
+                return Ok(ignored("unknown order"));
+            };
+            let user_id: Uuid = row.get("user_id")?;
+            let amount = Rupiah::new(row.get("amount")?);
+            let status: String = row.get("status")?;
+            if report.amount() != Ok(amount) {
+                return Ok(Applied::AmountMismatch {
+                    expected: amount,
+                    reported: report.gross_amount.clone(),
+                });
+            }
+            let settled = matches!(status.as_str(), "SETTLED" | "REFUNDED" | "CHARGED_BACK");
+            let applied = match (report.outcome(), settled) {
+                (Outcome::Paid, false) => {
+                    credit(tx, report, user_id, amount, now).await?;
+                    Applied::Credited
+                }
+                (Outcome::Paid, true) => Applied::AlreadySettled,
+                (Outcome::Waiting, false) if status == "PENDING" => {
+                    record(tx, report, "PENDING", None, now).await?;
+                    Applied::StillPending
+                }
+                (Outcome::Failed, false) if status == "PENDING" => {
+                    let reason = report.transaction_status.clone();
+                    record(tx, report, "FAILED", Some(&reason), now).await?;
+                    Applied::MarkedFailed
+                }
+                (Outcome::Refunded | Outcome::ChargedBack, true) => {
+                    reverse(tx, report, user_id, amount, now).await?
+                }
+                (Outcome::Unrecognised, _) => ignored("unrecognised transaction status"),
+                _ => ignored("stale or duplicate report"),
+            };
+            Ok(applied)
+        })
+    })
+    .await
+}
+
+async fn record(
+    tx: &dyn Connection,
+    report: &GatewayReport,
+    status: &str,
+    failure_reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE topups SET status = $2, gateway_status = $3,
+             payment_type = coalesce($4, payment_type),
+             gateway_transaction_id = coalesce($5, gateway_transaction_id),
+             failure_reason = coalesce($6, failure_reason),
+             settled_at = CASE WHEN $2 = 'SETTLED' THEN coalesce(settled_at, $7) ELSE settled_at END,
+             updated_at = $7
+         WHERE order_id = $1",
+        params![
+            report.order_id.as_str(),
+            status,
+            report.transaction_status.as_str(),
+            report.payment_type.clone(),
+            report.transaction_id.clone(),
+            failure_reason,
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn credit(
+    tx: &dyn Connection,
+    report: &GatewayReport,
+    user_id: Uuid,
+    amount: Rupiah,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let transfer = Transfer {
+        key: format!("midtrans:{}", report.order_id),
+        kind: TransferKind::TopUp,
+        from: Account::System(SystemAccount::GatewayClearing),
+        to: Account::Wallet(user_id),
+        amount,
+        description: "Wallet top-up".into(),
+        reference: Some(report.order_id.clone()),
+        actor: None,
+        allow_overdraft: false,
+    };
+    ledger::post(tx, &transfer, now)
+        .await
+        .map_err(ledger_error)?;
+    record(tx, report, "SETTLED", None, now).await?;
+    Ok(())
+}
+
+/// Takes back what Midtrans refunded or charged back. Reports carry the total reversed so far,
+/// so only the part not reversed yet moves, keyed by that total: duplicates and reordering move
+/// nothing twice. The wallet may go below zero here, and only here: the money has already left.
+async fn reverse(
+    tx: &dyn Connection,
+    report: &GatewayReport,
+    user_id: Uuid,
+    amount: Rupiah,
+    now: DateTime<Utc>,
+) -> Result<Applied, ApiError> {
+    let Ok(total) = report.reversed_total() else {
+        return Ok(ignored("unreadable reversal amount"));
+    };
+    if total > amount || total <= Rupiah::ZERO {
+        return Ok(ignored("reversal amount outside the order"));
+    }
+    let rows = tx
+        .query(
+            "SELECT coalesce(sum(amount), 0)::bigint AS reversed FROM ledger_transfers
+             WHERE kind = 'TOP_UP_REVERSAL' AND reference = $1",
+            params![report.order_id.as_str()],
+        )
+        .await?;
+    let already = Rupiah::new(rows.first().map(|r| r.get("reversed")).unwrap_or(Ok(0))?);
+    let Some(due) = total.checked_sub(already).filter(|due| *due > Rupiah::ZERO) else {
+        return Ok(ignored("already reversed"));
+    };
+    let chargeback = report.outcome() == Outcome::ChargedBack;
+    let transfer = Transfer {
+        key: format!("midtrans:{}:reversed:{}", report.order_id, total.amount()),
+        kind: TransferKind::TopUpReversal,
+        from: Account::Wallet(user_id),
+        to: Account::System(SystemAccount::GatewayClearing),
+        amount: due,
+        description: if chargeback {
+            "Top-up charged back"
+        } else {
+            "Top-up refunded"
+        }
+        .into(),
+        reference: Some(report.order_id.clone()),
+        actor: None,
+        allow_overdraft: true,
+    };
+    if let Posted::Duplicate { .. } = ledger::post(tx, &transfer, now)
+        .await
+        .map_err(ledger_error)?
+    {
+        return Ok(ignored("already reversed"));
+    }
+    let status = if chargeback {
+        "CHARGED_BACK"
+    } else {
+        "REFUNDED"
+    };
+    record(tx, report, status, None, now).await?;
+    Ok(Applied::Reversed { amount: due })
+}
+
+fn ledger_error(error: LedgerError) -> ApiError {
+    match error {
+        LedgerError::Db(e) => e.into(),
+        other => ApiError::internal(other),
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileSummary {
+    pub checked: u32,
+    pub settled: u32,
+    pub failed: u32,
+    pub still_pending: u32,
+    pub errors: u32,
+}
+
+/// Asks Midtrans about top-ups left PENDING longer than the configured age and settles or fails
+/// them exactly as a notification would. An order Midtrans never heard of (the user closed the
+/// Snap page) fails once it can no longer be paid.
+pub async fn reconcile_pending(
+    conn: &dyn Connection,
+    http: &dyn HttpClient,
+    settings: &PaymentSettings,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<ReconcileSummary, ApiError> {
+    let rows = conn
+        .query(
+            "SELECT order_id, created_at FROM topups
+             WHERE status = 'PENDING' AND created_at <= $1
+             ORDER BY created_at LIMIT $2",
+            params![
+                now - Duration::seconds(settings.reconcile_after_seconds),
+                batch
+            ],
+        )
+        .await?;
+    let midtrans = Midtrans::new(http, settings);
+    let mut summary = ReconcileSummary::default();
+    for row in rows.iter() {
+        let order_id: String = row.get("order_id")?;
+        let created_at: DateTime<Utc> = row.get("created_at")?;
+        summary.checked += 1;
+        match midtrans.status(&order_id).await {
+            Ok(report) => match apply_report(conn, &report, now).await? {
+                Applied::Credited | Applied::AlreadySettled => summary.settled += 1,
+                Applied::MarkedFailed => summary.failed += 1,
+                Applied::StillPending => summary.still_pending += 1,
+                other => {
+                    tracing::warn!(order_id, ?other, "reconcile could not apply a status");
+                    summary.errors += 1;
+                }
+            },
+            Err(MidtransError::NotFound)
+                if created_at <= now - Duration::seconds(settings.order_lifetime_seconds) =>
+            {
+                conn.execute(
+                    "UPDATE topups SET status = 'FAILED', failure_reason = 'never paid',
+                         updated_at = $2
+                     WHERE order_id = $1 AND status = 'PENDING'",
+                    params![order_id.as_str(), now],
+                )
+                .await?;
+                summary.failed += 1;
+            }
+            Err(MidtransError::NotFound) => summary.still_pending += 1,
+            Err(error) => {
+                tracing::warn!(order_id, %error, "reconcile could not reach Midtrans");
+                summary.errors += 1;
+            }
+        }
+    }
+    Ok(summary)
+}
