@@ -27,5 +27,9 @@ pub fn builtin() -> BTreeMap<String, Handler> {
             handler!(spincat_midtrans_webhook::handle),
         ),
         ("jobs".to_owned(), handler!(spincat_jobs::handle)),
+        (
+            "subscription".to_owned(),
+            handler!(spincat_subscription::handle),
+        ),
     ])
 }

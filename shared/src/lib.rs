@@ -3,6 +3,7 @@
 //! runs requests through. Function crates are thin routes over this crate.
 
 pub mod auth;
+pub mod billing;
 pub mod catalog;
 pub mod http;
 pub mod ledger;
@@ -12,6 +13,7 @@ pub mod payments;
 pub mod ports;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+pub mod subscriptions;
 pub mod wallet;
 
 /// Makes a function crate a component: its native `handle(request, ports)`, which the native

@@ -8,6 +8,7 @@ use crate::http::{Page, Paging};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
+use crate::subscriptions::{upcoming_renewals, UpcomingRenewal};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,6 +19,9 @@ pub struct WalletSummary {
     pub lifetime_top_up: Rupiah,
     /// Spent on subscriptions, less refunds.
     pub lifetime_spend: Rupiah,
+    /// What each auto-renewing subscription will charge next, and when.
+    pub upcoming_renewals: Vec<UpcomingRenewal>,
+    pub upcoming_renewals_total: Rupiah,
 }
 
 pub async fn summary(conn: &dyn Connection, user_id: Uuid) -> Result<WalletSummary, DbError> {
@@ -39,11 +43,14 @@ pub async fn summary(conn: &dyn Connection, user_id: Uuid) -> Result<WalletSumma
     let row = rows
         .first()
         .ok_or_else(|| DbError::Other(format!("user {user_id} has no wallet")))?;
+    let upcoming = upcoming_renewals(conn, user_id).await?;
     Ok(WalletSummary {
         balance: Rupiah::new(row.get("balance")?),
         currency: "IDR",
         lifetime_top_up: Rupiah::new(row.get("lifetime_top_up")?),
         lifetime_spend: Rupiah::new(row.get("lifetime_spend")?),
+        upcoming_renewals_total: Rupiah::new(upcoming.iter().map(|r| r.amount.amount()).sum()),
+        upcoming_renewals: upcoming,
     })
 }
 

@@ -213,6 +213,47 @@ impl TestApp {
         user_from_session(response.data())
     }
 
+    /// A user created directly in the database with a pre-computed password hash and a signed
+    /// token, for tests that need hundreds of users without hundreds of Argon2 hashes.
+    pub async fn register_quickly(&self, email: &str) -> TestUser {
+        static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let hash = HASH.get_or_init(|| {
+            let password = spincat::auth::Password::parse(PASSWORD).unwrap();
+            spincat::auth::PasswordHash::new(&password)
+                .unwrap()
+                .as_str()
+                .to_owned()
+        });
+        let row = self
+            .db
+            .query_one(
+                "INSERT INTO users (email, name, password_hash, created_at, updated_at)
+                 VALUES ($1, 'Quick User', $2, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc')
+                 RETURNING id::text",
+                &[&email, hash],
+            )
+            .await
+            .unwrap();
+        let id: String = row.get(0);
+        let principal = spincat::auth::Principal {
+            user_id: id.parse().unwrap(),
+            role: spincat::auth::Role::User,
+        };
+        let access_token = spincat::auth::AccessToken::issue(
+            &principal,
+            JWT_SECRET.as_bytes(),
+            spincat::ports::Clock::now(self.clock.as_ref()),
+            900,
+        )
+        .unwrap();
+        TestUser {
+            id,
+            email: email.to_owned(),
+            access_token,
+            refresh_token: String::new(),
+        }
+    }
+
     /// A registered user promoted to administrator, signed in again for a token with the role.
     pub async fn admin(&self, email: &str) -> TestUser {
         let user = self.register(email).await;
@@ -282,6 +323,62 @@ impl TestApp {
             .await
             .unwrap()
             .get(0)
+    }
+
+    /// Credits a wallet the way a user does: a top-up, paid at Midtrans, notified.
+    pub async fn fund(&self, user: &TestUser, amount: i64) {
+        let response = self
+            .post_as(
+                "/api/user/wallet/topup",
+                &user.access_token,
+                json!({ "amount": amount }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        let order_id = response.data()["orderId"].as_str().unwrap().to_owned();
+        let (status, body) = self
+            .midtrans
+            .deliver(&order_id, "settlement-bank_transfer")
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The id of a seeded plan, by service slug and plan name.
+    pub async fn plan_id(&self, service: &str, plan: &str) -> String {
+        self.db
+            .query_one(
+                "SELECT p.id::text FROM plans p JOIN services s ON s.id = p.service_id
+                 WHERE s.slug = $1 AND p.name = $2",
+                &[&service, &plan],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Every plan's `quota_used` equals the live subscriptions holding one of its slots (an
+    /// upgrade in progress holds its old plan's slot too).
+    pub async fn assert_quota_consistent(&self) {
+        let rows = self
+            .db
+            .query(
+                "SELECT p.name, p.quota_used::bigint, (
+                     SELECT count(*) FROM subscriptions s
+                     WHERE s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')
+                       AND (s.plan_id = p.id
+                            OR (s.status = 'PENDING_UPGRADE' AND s.previous_plan_id = p.id))
+                 ) FROM plans p",
+                &[],
+            )
+            .await
+            .unwrap();
+        for row in rows {
+            let (name, used, live): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            assert_eq!(
+                used, live,
+                "plan {name}: quota_used {used}, live subscriptions {live}"
+            );
+        }
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -36,7 +36,7 @@ async fn top_up(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;
     let mut fields = ctx.json()?;
     let amount = fields.required("amount", |v| v.integer().map(Rupiah::new));
-    let idempotency_key = idempotency_key(ctx)?;
+    let idempotency_key = ctx.idempotency_key()?;
     let request = fields.finish(|| {
         Some(TopUpRequest {
             amount: amount?,
@@ -62,22 +62,6 @@ async fn top_up(ctx: &Ctx) -> Result<Reply, ApiError> {
         "Top-up created: complete the payment",
         order,
     ))
-}
-
-/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
-fn idempotency_key(ctx: &Ctx) -> Result<Option<String>, ApiError> {
-    match ctx.request.header("idempotency-key") {
-        None => Ok(None),
-        Some(key)
-            if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(key.to_owned()))
-        }
-        Some(_) => Err(ApiError::field(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters",
-        )),
-    }
 }
 
 async fn transactions(ctx: &Ctx) -> Result<Reply, ApiError> {

@@ -35,6 +35,23 @@ impl Ctx {
         Fields::from_query(&self.request.query)
     }
 
+    /// The `Idempotency-Key` header of a money-moving request: 1 to 255 visible ASCII
+    /// characters.
+    pub fn idempotency_key(&self) -> Result<Option<String>, ApiError> {
+        match self.request.header("idempotency-key") {
+            None => Ok(None),
+            Some(key)
+                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(Some(key.to_owned()))
+            }
+            Some(_) => Err(ApiError::field(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+
     /// The body as named fields: it must be declared JSON, parse, and be an object.
     pub fn json(&self) -> Result<Fields, ApiError> {
         let content_type = self.request.header("content-type").unwrap_or_default();

@@ -1,0 +1,121 @@
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{not_found, payment_error};
+use crate::auth::{Principal, Role};
+use crate::billing::{prorate, Period};
+use crate::http::ApiError;
+use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::money::Rupiah;
+use crate::params;
+use crate::ports::db::Connection;
+use crate::ports::BoxFuture;
+
+/// Cancels a subscription. By default at the end of the paid period (auto-renew off; usable until
+/// then). `immediate` ends it now: the unused part of the period is refunded pro rata through the
+/// ledger, the quota slot is freed and the instance is marked for teardown. Cancelling what is
+/// already cancelled changes nothing.
+pub async fn cancel(
+    conn: &dyn Connection,
+    by: Principal,
+    subscription_id: Uuid,
+    immediate: bool,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
+        Box::pin(async move {
+            let rows = tx
+                .query(
+                    "SELECT user_id, plan_id, status, price_monthly, period_start, period_end,
+                            anchor_day, cancel_at_period_end
+                     FROM subscriptions WHERE id = $1 AND (user_id = $2 OR $3)
+                     FOR UPDATE",
+                    params![subscription_id, by.user_id, by.role == Role::Administrator],
+                )
+                .await?;
+            let row = rows.first().ok_or_else(not_found)?;
+            let status: String = row.get("status")?;
+            let period = Period {
+                start: row.get("period_start")?,
+                end: row.get("period_end")?,
+                anchor_day: row.get::<i32>("anchor_day")? as u32,
+            };
+            let answer = |status: &str, effective: DateTime<Utc>, refund: Rupiah| {
+                json!({
+                    "subscriptionId": subscription_id,
+                    "status": status,
+                    "effectiveAt": effective,
+                    "refunded": refund,
+                })
+            };
+            match status.as_str() {
+                "CANCELLED" | "EXPIRED" => {
+                    return Ok(answer(&status, period.end.min(now), Rupiah::ZERO));
+                }
+                "PENDING_UPGRADE" => {
+                    return Err(ApiError::conflict(
+                        "UPGRADE_IN_PROGRESS",
+                        "An upgrade of this subscription is in progress; cancel once it is done",
+                    ))
+                }
+                _ => {}
+            }
+            if !immediate {
+                tx.execute(
+                    "UPDATE subscriptions SET auto_renew = false, cancel_at_period_end = true,
+                         updated_at = $2
+                     WHERE id = $1",
+                    params![subscription_id, now],
+                )
+                .await?;
+                return Ok(answer(&status, period.end, Rupiah::ZERO));
+            }
+
+            let user_id: Uuid = row.get("user_id")?;
+            // A suspended subscription has not paid for the current period: nothing to refund.
+            let refund = if status == "ACTIVE" {
+                prorate(Rupiah::new(row.get("price_monthly")?), &period, now)
+            } else {
+                Rupiah::ZERO
+            };
+            if refund > Rupiah::ZERO {
+                let transfer = Transfer {
+                    key: format!("cancel:{subscription_id}"),
+                    kind: TransferKind::Refund,
+                    from: Account::System(SystemAccount::Refunds),
+                    to: Account::Wallet(user_id),
+                    amount: refund,
+                    description: "Cancelled: unused time refunded".into(),
+                    reference: Some(subscription_id.to_string()),
+                    actor: (by.user_id != user_id).then_some(by.user_id),
+                    allow_overdraft: false,
+                };
+                ledger::post(tx, &transfer, now)
+                    .await
+                    .map_err(payment_error)?;
+            }
+            tx.execute(
+                "UPDATE subscriptions SET status = 'CANCELLED', auto_renew = false,
+                     ended_at = $2, updated_at = $2
+                 WHERE id = $1",
+                params![subscription_id, now],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
+                params![row.get::<Uuid>("plan_id")?],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE instances SET teardown_requested_at = coalesce(teardown_requested_at, $2),
+                     updated_at = $2
+                 WHERE subscription_id = $1",
+                params![subscription_id, now],
+            )
+            .await?;
+            Ok(answer("CANCELLED", now, refund))
+        })
+    })
+    .await
+}

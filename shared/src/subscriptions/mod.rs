@@ -1,0 +1,50 @@
+//! Subscriptions: buying a plan with wallet credit, moving up a tier mid-period, cancelling.
+//! Every change is one database transaction that takes quota, moves money through the ledger and
+//! records the subscription together, so a failure anywhere leaves nothing behind.
+
+mod cancel;
+mod queries;
+mod subdomain;
+mod subscribe;
+mod upgrade;
+
+pub use cancel::cancel;
+pub use queries::{detail, list, upcoming_renewals, UpcomingRenewal};
+pub use subdomain::InstanceName;
+pub use subscribe::{subscribe, SubscribeRequest};
+pub use upgrade::{upgrade, Resize, Upgrader};
+
+use serde_json::json;
+
+use crate::http::ApiError;
+use crate::ledger::LedgerError;
+
+/// Subscriptions that hold a quota slot and count as the user's one subscription to a service.
+pub const LIVE: &str = "('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')";
+
+fn not_found() -> ApiError {
+    ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription")
+}
+
+/// A debit the wallet could not cover, or a ledger failure.
+fn payment_error(error: LedgerError) -> ApiError {
+    match error {
+        LedgerError::InsufficientCredit { balance, shortfall } => ApiError::unprocessable(
+            "INSUFFICIENT_CREDIT",
+            format!(
+                "Your wallet is short by {} rupiah: top up first",
+                shortfall.amount()
+            ),
+        )
+        .with_details(json!({ "balance": balance, "shortfall": shortfall })),
+        LedgerError::Db(e) => e.into(),
+        other => ApiError::internal(other),
+    }
+}
+
+fn quota_exceeded(plan: &str) -> ApiError {
+    ApiError::unprocessable(
+        "QUOTA_EXCEEDED",
+        format!("The {plan} plan is full right now; try another plan or later"),
+    )
+}

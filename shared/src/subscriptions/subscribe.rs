@@ -1,0 +1,275 @@
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::subdomain::{unique_subdomain, InstanceName};
+use super::{payment_error, quota_exceeded, LIVE};
+use crate::billing::Period;
+use crate::http::ApiError;
+use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::money::Rupiah;
+use crate::params;
+use crate::ports::db::{Connection, DbError};
+use crate::ports::BoxFuture;
+
+pub struct SubscribeRequest {
+    pub plan_id: Uuid,
+    pub instance_name: Option<InstanceName>,
+    /// The client's `Idempotency-Key`: a retry with it gets the first subscription back.
+    pub idempotency_key: Option<String>,
+}
+
+/// The plan being bought, as the subscription needs it.
+struct Offer {
+    service_id: Uuid,
+    service_slug: String,
+    plan_name: String,
+    price: Rupiah,
+    max_instances_per_user: i64,
+}
+
+/// Subscribes a user to a plan: checks the plan, takes a quota slot, charges the first month,
+/// and creates the subscription and its PENDING instance, all in one transaction. Returns the
+/// subscription id and whether it was created now (false for an idempotent replay).
+pub async fn subscribe(
+    conn: &dyn Connection,
+    user_id: Uuid,
+    request: &SubscribeRequest,
+    now: DateTime<Utc>,
+) -> Result<(Uuid, bool), ApiError> {
+    if let Some(existing) = by_idempotency_key(conn, user_id, request).await? {
+        return Ok((existing, false));
+    }
+    let subscription_id = Uuid::new_v4();
+    let created = conn
+        .transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
+            Box::pin(open(tx, user_id, subscription_id, request, now))
+        })
+        .await;
+    match created {
+        Ok(()) => Ok((subscription_id, true)),
+        Err(error) if error.code == "IDEMPOTENT_REPLAY" => {
+            let existing = by_idempotency_key(conn, user_id, request).await?;
+            existing
+                .map(|id| (id, false))
+                .ok_or_else(|| ApiError::internal("idempotent subscription vanished"))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn by_idempotency_key(
+    conn: &dyn Connection,
+    user_id: Uuid,
+    request: &SubscribeRequest,
+) -> Result<Option<Uuid>, ApiError> {
+    let Some(key) = &request.idempotency_key else {
+        return Ok(None);
+    };
+    let rows = conn
+        .query(
+            "SELECT id, plan_id FROM subscriptions WHERE user_id = $1 AND idempotency_key = $2",
+            params![user_id, key.as_str()],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let plan_id: Uuid = row.get("plan_id")?;
+    if plan_id != request.plan_id {
+        return Err(ApiError::unprocessable(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was used for a different subscription",
+        ));
+    }
+    Ok(Some(row.get("id")?))
+}
+
+async fn open(
+    tx: &dyn Connection,
+    user_id: Uuid,
+    subscription_id: Uuid,
+    request: &SubscribeRequest,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let offer = offer(tx, request.plan_id).await?;
+    refuse_duplicate(tx, user_id, &offer).await?;
+
+    let instances = tx
+        .query(
+            "SELECT count(*) AS n FROM instances i JOIN subscriptions s ON s.id = i.subscription_id
+             WHERE i.user_id = $1 AND s.plan_id = $2 AND i.status <> 'TERMINATED'",
+            params![user_id, request.plan_id],
+        )
+        .await?;
+    let held: i64 = instances.first().map(|r| r.get("n")).unwrap_or(Ok(0))?;
+    if held >= offer.max_instances_per_user {
+        // A concurrent subscribe to the same service may have just committed: say so.
+        refuse_duplicate(tx, user_id, &offer).await?;
+        return Err(ApiError::unprocessable(
+            "INSTANCE_LIMIT",
+            format!(
+                "The {} plan allows {} instance(s) per user, and you hold {held}",
+                offer.plan_name, offer.max_instances_per_user
+            ),
+        ));
+    }
+
+    let slot = tx
+        .execute(
+            "UPDATE plans SET quota_used = quota_used + 1
+             WHERE id = $1 AND quota_used < quota_total",
+            params![request.plan_id],
+        )
+        .await?;
+    if slot == 0 {
+        return Err(quota_exceeded(&offer.plan_name));
+    }
+
+    if offer.price > Rupiah::ZERO {
+        let charge = Transfer {
+            key: format!("subscribe:{subscription_id}"),
+            kind: TransferKind::Subscription,
+            from: Account::Wallet(user_id),
+            to: Account::System(SystemAccount::Revenue),
+            amount: offer.price,
+            description: format!(
+                "{} {} plan, first month",
+                offer.service_slug, offer.plan_name
+            ),
+            reference: Some(subscription_id.to_string()),
+            actor: None,
+            allow_overdraft: false,
+        };
+        ledger::post(tx, &charge, now)
+            .await
+            .map_err(payment_error)?;
+    }
+
+    let period = Period::first(now);
+    let inserted = tx
+        .execute(
+            "INSERT INTO subscriptions (id, user_id, service_id, plan_id, status, price_monthly,
+                 period_start, period_end, anchor_day, idempotency_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $10)",
+            params![
+                subscription_id,
+                user_id,
+                offer.service_id,
+                request.plan_id,
+                offer.price.amount(),
+                period.start,
+                period.end,
+                period.anchor_day as i32,
+                request.idempotency_key.clone(),
+                now
+            ],
+        )
+        .await;
+    if let Err(error) = inserted {
+        return Err(insert_conflict(error));
+    }
+
+    let name = request
+        .instance_name
+        .clone()
+        .unwrap_or_else(|| InstanceName::parse(&offer.service_slug).expect("slugs are names"));
+    let instance_id = Uuid::new_v4();
+    let subdomain = unique_subdomain(tx, &name.slug()).await?;
+    tx.execute(
+        "INSERT INTO instances (id, subscription_id, user_id, name, subdomain, status, namespace,
+             resource_name, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $8)",
+        params![
+            instance_id,
+            subscription_id,
+            user_id,
+            name.as_str(),
+            subdomain.as_str(),
+            format!("spincat-u-{}", user_id.simple()),
+            format!("i-{}", instance_id.simple()),
+            now
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if e.is_unique_violation() {
+            ApiError::conflict(
+                "SUBDOMAIN_TAKEN",
+                "That instance name was just taken; try again",
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, ApiError> {
+    let rows = tx
+        .query(
+            "SELECT p.service_id, s.slug, p.name, p.price_monthly, p.max_instances_per_user,
+                    p.is_active AND s.is_active AND s.is_public AND s.deleted_at IS NULL AS on_sale
+             FROM plans p JOIN services s ON s.id = p.service_id
+             WHERE p.id = $1 AND p.deleted_at IS NULL",
+            params![plan_id],
+        )
+        .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+    if !row.get::<bool>("on_sale")? {
+        return Err(ApiError::unprocessable(
+            "PLAN_INACTIVE",
+            "This plan is not on sale any more",
+        ));
+    }
+    Ok(Offer {
+        service_id: row.get("service_id")?,
+        service_slug: row.get("slug")?,
+        plan_name: row.get("name")?,
+        price: Rupiah::new(row.get("price_monthly")?),
+        max_instances_per_user: i64::from(row.get::<i32>("max_instances_per_user")?),
+    })
+}
+
+fn duplicate(existing: Option<Uuid>) -> ApiError {
+    ApiError::conflict(
+        "DUPLICATE_SUBSCRIPTION",
+        "You already subscribe to this service: upgrade that subscription instead",
+    )
+    .with_details(json!({ "subscriptionId": existing, "upgrade": "PUT /api/user/services/subscriptions/{id}/upgrade" }))
+}
+
+async fn refuse_duplicate(
+    tx: &dyn Connection,
+    user_id: Uuid,
+    offer: &Offer,
+) -> Result<(), ApiError> {
+    let live = tx
+        .query(
+            &format!(
+                "SELECT id FROM subscriptions
+                 WHERE user_id = $1 AND service_id = $2 AND status IN {LIVE}"
+            ),
+            params![user_id, offer.service_id],
+        )
+        .await?;
+    match live.first() {
+        Some(row) => Err(duplicate(Some(row.get("id")?))),
+        None => Ok(()),
+    }
+}
+
+/// A concurrent request won a unique index: the same Idempotency-Key (a replay), or another
+/// live subscription to the same service (a duplicate).
+fn insert_conflict(error: DbError) -> ApiError {
+    let message = error.to_string();
+    match error.is_unique_violation() {
+        true if message.contains("idempotency_key") => {
+            ApiError::conflict("IDEMPOTENT_REPLAY", "replayed")
+        }
+        true => duplicate(None),
+        false => error.into(),
+    }
+}

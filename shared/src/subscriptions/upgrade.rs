@@ -1,0 +1,357 @@
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{not_found, payment_error, quota_exceeded};
+use crate::auth::{Principal, Role};
+use crate::billing::{prorate, Period};
+use crate::catalog::PlanTier;
+use crate::http::ApiError;
+use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::money::Rupiah;
+use crate::params;
+use crate::ports::db::{Connection, Row};
+use crate::ports::{BoxFuture, MaybeSend};
+
+/// Resizing an instance's workload to a plan: the Kubernetes side of an upgrade.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait Resize: MaybeSend {
+    async fn resize(&self, subscription_id: Uuid, plan_id: Uuid) -> Result<(), String>;
+}
+
+/// Upgrades with the given resize step.
+pub struct Upgrader<'a> {
+    pub conn: &'a dyn Connection,
+    pub resize: &'a dyn Resize,
+}
+
+#[derive(Debug, Clone)]
+struct PlanInfo {
+    id: Uuid,
+    service_id: Uuid,
+    name: String,
+    tier: PlanTier,
+    price: Rupiah,
+    on_sale: bool,
+}
+
+impl PlanInfo {
+    fn from_row(row: Row<'_>) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: row.get("id")?,
+            service_id: row.get("service_id")?,
+            name: row.get("name")?,
+            tier: row
+                .get::<String>("tier")?
+                .parse()
+                .map_err(ApiError::internal)?,
+            price: Rupiah::new(row.get("price_monthly")?),
+            on_sale: row.get("on_sale")?,
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        json!({ "id": self.id, "name": self.name, "tier": self.tier.as_str(), "priceMonthly": self.price })
+    }
+}
+
+async fn plan(conn: &dyn Connection, id: Uuid) -> Result<Option<PlanInfo>, ApiError> {
+    let rows = conn
+        .query(
+            "SELECT p.id, p.service_id, p.name, p.tier, p.price_monthly,
+                    p.is_active AND s.is_active AND s.deleted_at IS NULL AS on_sale
+             FROM plans p JOIN services s ON s.id = p.service_id
+             WHERE p.id = $1 AND p.deleted_at IS NULL",
+            params![id],
+        )
+        .await?;
+    rows.first().map(PlanInfo::from_row).transpose()
+}
+
+/// What the first phase of an upgrade did, so it can be finished or undone.
+struct Pending {
+    user_id: Uuid,
+    old: PlanInfo,
+    new: PlanInfo,
+    /// Charged for the rest of the period (positive), or refunded for an administrator's
+    /// downgrade (negative).
+    difference: i64,
+    transfer_key: String,
+    period_end: DateTime<Utc>,
+}
+
+/// Moves a subscription to another plan of its service mid-period. Users may only go strictly
+/// up a tier; administrators may also go down. The price difference for the rest of the period
+/// is charged (or, down, refunded) and the period end stays. The new plan's quota slot is taken
+/// at once and the old one kept until the workload is resized: if the resize fails, everything
+/// is undone (money back, new slot freed, plan and price restored).
+pub async fn upgrade(
+    upgrader: Upgrader<'_>,
+    by: Principal,
+    subscription_id: Uuid,
+    new_plan_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    let conn = upgrader.conn;
+    let pending = conn
+        .transaction(|tx| -> BoxFuture<'_, Result<Pending, ApiError>> {
+            Box::pin(begin(tx, by, subscription_id, new_plan_id, now))
+        })
+        .await?;
+    match upgrader.resize.resize(subscription_id, new_plan_id).await {
+        Ok(()) => {
+            conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
+                Box::pin(complete(tx, subscription_id, &pending, now))
+            })
+            .await?;
+            Ok(json!({
+                "subscriptionId": subscription_id,
+                "oldPlan": pending.old.to_json(),
+                "newPlan": pending.new.to_json(),
+                "amountCharged": Rupiah::new(pending.difference.max(0)),
+                "amountRefunded": Rupiah::new((-pending.difference).max(0)),
+                "effectiveAt": now,
+                "periodEnd": pending.period_end,
+            }))
+        }
+        Err(reason) => {
+            tracing::warn!(%subscription_id, reason, "resize failed; undoing the upgrade");
+            conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
+                Box::pin(undo(tx, subscription_id, &pending, now))
+            })
+            .await?;
+            Err(ApiError::bad_gateway(
+                "UPGRADE_FAILED",
+                "The instance could not be resized; the upgrade was undone and nothing was charged",
+            ))
+        }
+    }
+}
+
+async fn begin(
+    tx: &dyn Connection,
+    by: Principal,
+    subscription_id: Uuid,
+    new_plan_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Pending, ApiError> {
+    let rows = tx
+        .query(
+            "SELECT user_id, plan_id, status, price_monthly, period_start, period_end, anchor_day
+             FROM subscriptions WHERE id = $1 AND (user_id = $2 OR $3)
+             FOR UPDATE",
+            params![subscription_id, by.user_id, by.role == Role::Administrator],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(not_found)?;
+    let user_id: Uuid = row.get("user_id")?;
+    match row.get::<String>("status")?.as_str() {
+        "ACTIVE" => {}
+        "PENDING_UPGRADE" => {
+            return Err(ApiError::conflict(
+                "UPGRADE_IN_PROGRESS",
+                "An upgrade of this subscription is in progress",
+            ))
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "SUBSCRIPTION_NOT_ACTIVE",
+                "Only an active subscription can change plan",
+            ))
+        }
+    }
+    let paid = Rupiah::new(row.get("price_monthly")?);
+    let period = Period {
+        start: row.get("period_start")?,
+        end: row.get("period_end")?,
+        anchor_day: row.get::<i32>("anchor_day")? as u32,
+    };
+    let old = plan(tx, row.get("plan_id")?)
+        .await?
+        .ok_or_else(|| ApiError::internal("subscription without plan"))?;
+    let new = plan(tx, new_plan_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+    if new.service_id != old.service_id {
+        return Err(ApiError::unprocessable(
+            "PLAN_NOT_IN_SERVICE",
+            "The new plan belongs to another service",
+        ));
+    }
+    if new.id == old.id {
+        return Err(ApiError::unprocessable(
+            "SAME_PLAN",
+            "This is already your plan",
+        ));
+    }
+    if !new.on_sale {
+        return Err(ApiError::unprocessable(
+            "PLAN_INACTIVE",
+            "This plan is not on sale any more",
+        ));
+    }
+    if new.tier <= old.tier && by.role != Role::Administrator {
+        return Err(ApiError::unprocessable(
+            "DOWNGRADE_NOT_ALLOWED",
+            format!(
+                "Plans can only move up from {}: choose a higher tier",
+                old.tier
+            ),
+        ));
+    }
+
+    let slot = tx
+        .execute(
+            "UPDATE plans SET quota_used = quota_used + 1 WHERE id = $1 AND quota_used < quota_total",
+            params![new.id],
+        )
+        .await?;
+    if slot == 0 {
+        return Err(quota_exceeded(&new.name));
+    }
+
+    let difference = new.price.amount() - paid.amount();
+    let share = prorate(Rupiah::new(difference.abs()), &period, now);
+    let transfer_key = format!(
+        "plan-change:{subscription_id}:{}:{}",
+        new.id,
+        period.start.timestamp()
+    );
+    if share > Rupiah::ZERO {
+        let (kind, from, to, description) = if difference > 0 {
+            (
+                TransferKind::Upgrade,
+                Account::Wallet(user_id),
+                Account::System(SystemAccount::Revenue),
+                format!("Upgrade to {} for the rest of the period", new.name),
+            )
+        } else {
+            (
+                TransferKind::Refund,
+                Account::System(SystemAccount::Refunds),
+                Account::Wallet(user_id),
+                format!("Change to {}: unused difference refunded", new.name),
+            )
+        };
+        let transfer = Transfer {
+            key: transfer_key.clone(),
+            kind,
+            from,
+            to,
+            amount: share,
+            description,
+            reference: Some(subscription_id.to_string()),
+            actor: (by.user_id != user_id).then_some(by.user_id),
+            allow_overdraft: false,
+        };
+        ledger::post(tx, &transfer, now)
+            .await
+            .map_err(payment_error)?;
+    }
+    tx.execute(
+        "UPDATE subscriptions SET plan_id = $2, previous_plan_id = $3, price_monthly = $4,
+             previous_price = $5, status = 'PENDING_UPGRADE', updated_at = $6
+         WHERE id = $1",
+        params![
+            subscription_id,
+            new.id,
+            old.id,
+            new.price.amount(),
+            paid.amount(),
+            now
+        ],
+    )
+    .await?;
+    let signed = if difference >= 0 {
+        share.amount()
+    } else {
+        -share.amount()
+    };
+    Ok(Pending {
+        user_id,
+        old,
+        new,
+        difference: signed,
+        transfer_key,
+        period_end: period.end,
+    })
+}
+
+/// The workload has the new size: release the old plan's slot.
+async fn complete(
+    tx: &dyn Connection,
+    subscription_id: Uuid,
+    pending: &Pending,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let finished = tx
+        .execute(
+            "UPDATE subscriptions SET status = 'ACTIVE', updated_at = $2
+             WHERE id = $1 AND status = 'PENDING_UPGRADE'",
+            params![subscription_id, now],
+        )
+        .await?;
+    if finished == 1 {
+        tx.execute(
+            "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
+            params![pending.old.id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The resize failed: give the money back, free the new slot, restore plan and price.
+async fn undo(
+    tx: &dyn Connection,
+    subscription_id: Uuid,
+    pending: &Pending,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let restored = tx
+        .execute(
+            "UPDATE subscriptions SET plan_id = previous_plan_id, price_monthly = previous_price,
+                 status = 'ACTIVE', updated_at = $2
+             WHERE id = $1 AND status = 'PENDING_UPGRADE'",
+            params![subscription_id, now],
+        )
+        .await?;
+    if restored == 0 {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
+        params![pending.new.id],
+    )
+    .await?;
+    if pending.difference != 0 {
+        let (from, to) = if pending.difference > 0 {
+            (
+                Account::System(SystemAccount::Refunds),
+                Account::Wallet(pending.user_id),
+            )
+        } else {
+            (
+                Account::Wallet(pending.user_id),
+                Account::System(SystemAccount::Refunds),
+            )
+        };
+        let reversal = Transfer {
+            key: format!("{}:undone", pending.transfer_key),
+            kind: TransferKind::Refund,
+            from,
+            to,
+            amount: Rupiah::new(pending.difference.abs()),
+            description: format!("Change to {} undone", pending.new.name),
+            reference: Some(subscription_id.to_string()),
+            actor: None,
+            // Only ever returns what this upgrade itself moved a moment ago.
+            allow_overdraft: true,
+        };
+        ledger::post(tx, &reversal, now)
+            .await
+            .map_err(payment_error)?;
+    }
+    Ok(())
+}
