@@ -31,5 +31,6 @@ pub fn builtin() -> BTreeMap<String, Handler> {
             "subscription".to_owned(),
             handler!(spincat_subscription::handle),
         ),
+        ("instance".to_owned(), handler!(spincat_instance::handle)),
     ])
 }

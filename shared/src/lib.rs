@@ -6,11 +6,13 @@ pub mod auth;
 pub mod billing;
 pub mod catalog;
 pub mod http;
+pub mod kube;
 pub mod ledger;
 pub mod logging;
 pub mod money;
 pub mod payments;
 pub mod ports;
+pub mod provisioning;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
 pub mod subscriptions;

@@ -2,6 +2,7 @@
 //! per test cloned from a migrated and seeded template, and the native host serving spin.toml
 //! on a loopback port with a clock the test controls.
 
+pub mod kube;
 pub mod midtrans;
 pub mod pg;
 
@@ -17,6 +18,7 @@ use spincat_host::outbound::NativeHttp;
 use spincat_host::server::{self, Handler, Host};
 use tokio::task::JoinHandle;
 
+use crate::kube::KubeDouble;
 use crate::midtrans::MidtransDouble;
 
 pub const JWT_SECRET: &str = "test-jwt-secret-that-is-long-enough-for-hs256-signing";
@@ -32,6 +34,7 @@ pub struct TestApp {
     pub db: tokio_postgres::Client,
     pub database_url: String,
     pub midtrans: MidtransDouble,
+    pub kube: KubeDouble,
     server: JoinHandle<()>,
 }
 
@@ -117,6 +120,7 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let database_url = pg::fresh_database().await;
         let midtrans = MidtransDouble::start().await;
+        let kube = KubeDouble::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let mut variables = Variables::from_env(&options.manifest);
@@ -130,6 +134,10 @@ impl TestApp {
             ("midtrans_snap_url", midtrans.url.clone()),
             ("midtrans_api_url", midtrans.url.clone()),
             ("midtrans_timeout_ms", "2000".into()),
+            ("k8s_api_url", kube.url.clone()),
+            ("k8s_token", kube::TOKEN.into()),
+            ("k8s_timeout_ms", "1000".into()),
+            ("base_domain", "apps.spincat.test".into()),
             (
                 "midtrans_notification_url",
                 format!("{base_url}/api/webhooks/midtrans/notification"),
@@ -162,6 +170,7 @@ impl TestApp {
             db,
             database_url,
             midtrans,
+            kube,
             server,
         }
     }

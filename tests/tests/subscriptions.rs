@@ -84,7 +84,10 @@ async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_ea
     assert_eq!(sub["plan"]["name"], "Basic");
     assert_eq!(sub["currentPeriod"]["start"], "2027-04-01T00:00:00Z");
     assert_eq!(sub["currentPeriod"]["end"], "2027-05-01T00:00:00Z");
-    assert_eq!(sub["instance"]["status"], "PENDING");
+    assert_eq!(
+        sub["instance"]["status"], "RUNNING",
+        "provisioned at once on a ready cluster"
+    );
     assert_eq!(sub["instance"]["subdomain"], "my-flows");
     assert_eq!(sub["instances"][0]["name"], "My Flows");
     assert_eq!(app.balance(&user.id).await, 250_000);
@@ -311,7 +314,7 @@ async fn upgrades_only_go_up_within_the_service_and_refusals_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_resize_undoes_the_whole_upgrade() {
+async fn a_failed_resize_undoes_the_whole_upgrade_and_the_cluster_converges_back() {
     let app = app_in_april().await;
     let user = app.register("dodi@example.com").await;
     app.fund(&user, 200_000).await;
@@ -319,17 +322,13 @@ async fn a_failed_resize_undoes_the_whole_upgrade() {
         app.plan_id("n8n", "Basic").await,
         app.plan_id("n8n", "Pro").await,
     );
-    let id = subscribe(&app, &user, &basic).await.data()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // A running workload cannot be resized without a cluster: the resize step fails.
-    app.db
-        .execute("UPDATE instances SET status = 'RUNNING'", &[])
-        .await
-        .unwrap();
+    let created = subscribe(&app, &user, &basic).await;
+    assert_eq!(created.data()["instance"]["status"], "RUNNING");
+    let id = created.data()["id"].as_str().unwrap().to_owned();
     let before = snapshot(&app, &user).await;
 
+    // The resize gets half-way: the namespace objects take the new sizes, then the API server fails.
+    app.kube.fail_after(3, 500);
     let failed = upgrade(&app, &user, &id, &pro).await;
     assert_eq!(
         (failed.status, failed.error_code()),
@@ -356,6 +355,27 @@ async fn a_failed_resize_undoes_the_whole_upgrade() {
     assert_eq!(detail.data()["plan"]["name"], "Basic");
     assert_eq!(detail.data()["status"], "ACTIVE");
     assert_eq!(detail.data()["priceMonthly"], 50_000);
+
+    // The next reconcile puts the cluster back to the Basic plan's sizes.
+    app.run_job("reconcile").await;
+    let namespace = format!("spincat-u-{}", user.id.replace('-', ""));
+    let quota_object = app
+        .kube
+        .object("resourcequotas", &namespace, "spincat-quota")
+        .unwrap();
+    assert_eq!(quota_object["spec"]["hard"]["limits.cpu"], "500m");
+    let instance = detail.data()["instance"]["id"]
+        .as_str()
+        .unwrap()
+        .replace('-', "");
+    let deployment = app
+        .kube
+        .object("deployments", &namespace, &format!("i-{instance}"))
+        .unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+        "500m"
+    );
     app.assert_ledger_sound().await;
     app.assert_quota_consistent().await;
 }

@@ -6,11 +6,13 @@ use std::time::Instant;
 use serde_json::json;
 use spincat::auth;
 use spincat::http::{ApiError, Ctx, Reply};
+use spincat::kube::ClusterSettings;
 use spincat::payments::{self, PaymentSettings};
+use spincat::provisioning::Provisioner;
 
 spincat::component!(route);
 
-/// Pending top-ups looked at per run; the next run takes the rest.
+/// Top-ups and instances looked at per run; the next run takes the rest.
 const RECONCILE_BATCH: i64 = 200;
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -39,9 +41,15 @@ async fn reconcile(ctx: &Ctx) -> Result<Reply, ApiError> {
         RECONCILE_BATCH,
     )
     .await?;
-    tracing::info!(?topups, "reconcile finished");
-    Ok(Reply::ok(
-        "Reconciled",
-        json!({ "topups": topups, "durationMs": started.elapsed().as_millis() as u64 }),
-    ))
+    let cluster = ClusterSettings::load(ctx.config()).await?;
+    let instances = Provisioner::new(conn.as_ref(), ctx.ports.http.as_ref(), &cluster)
+        .reconcile(ctx.now, RECONCILE_BATCH)
+        .await?;
+    let summary = json!({
+        "topups": topups,
+        "instances": instances,
+        "durationMs": started.elapsed().as_millis() as u64,
+    });
+    tracing::info!(%summary, "reconcile finished");
+    Ok(Reply::ok("Reconciled", summary))
 }

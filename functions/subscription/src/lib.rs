@@ -3,8 +3,9 @@
 
 use spincat::auth::{self, Principal};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
+use spincat::kube::ClusterSettings;
 use spincat::ports::db::Connection;
-use spincat::subscriptions::Resize;
+use spincat::provisioning::Provisioner;
 use spincat::subscriptions::{self, InstanceName, SubscribeRequest, Upgrader};
 use uuid::Uuid;
 
@@ -67,6 +68,9 @@ async fn subscribe(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
     let conn = ctx.db().await?;
     let (id, created) =
         subscriptions::subscribe(conn.as_ref(), principal.user_id, &request, ctx.now).await?;
+    if created {
+        start_provisioning(ctx, conn.as_ref(), id).await;
+    }
     let detail = subscriptions::detail(conn.as_ref(), principal.user_id, id).await?;
     Ok(if created {
         Reply::created("Subscribed: your instance is being prepared", detail)
@@ -106,12 +110,11 @@ async fn upgrade(ctx: &Ctx, principal: Principal, id: &str) -> Result<Reply, Api
     let new_plan = fields.required("newPlanId", |v| uuid_field(v.text()?));
     let new_plan = fields.finish(|| new_plan)?;
     let conn = ctx.db().await?;
-    let resize = UndeployedOnly {
-        conn: conn.as_ref(),
-    };
+    let cluster = ClusterSettings::load(ctx.config()).await?;
+    let provisioner = Provisioner::new(conn.as_ref(), ctx.ports.http.as_ref(), &cluster);
     let upgrader = Upgrader {
         conn: conn.as_ref(),
-        resize: &resize,
+        resize: &provisioner,
     };
     let result = subscriptions::upgrade(upgrader, principal, id, new_plan, ctx.now).await?;
     Ok(Reply::ok("Plan changed", result))
@@ -129,28 +132,24 @@ async fn cancel(ctx: &Ctx, principal: Principal, id: &str) -> Result<Reply, ApiE
     Ok(Reply::ok("Subscription cancelled", result))
 }
 
-/// Until provisioning deploys instances, an instance that was never deployed has nothing to
-/// resize; anything else cannot be resized yet and the upgrade is undone.
-struct UndeployedOnly<'a> {
-    conn: &'a dyn Connection,
-}
-
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-impl Resize for UndeployedOnly<'_> {
-    async fn resize(&self, subscription_id: Uuid, _plan_id: Uuid) -> Result<(), String> {
-        let deployed = self
-            .conn
+/// Takes the new instance's first provisioning step right away. Best effort: if the cluster is
+/// unreachable the instance stays PENDING and the reconcile job carries on.
+async fn start_provisioning(ctx: &Ctx, conn: &dyn Connection, subscription_id: Uuid) {
+    let step = async {
+        let cluster = ClusterSettings::load(ctx.config()).await?;
+        let provisioner = Provisioner::new(conn, ctx.ports.http.as_ref(), &cluster);
+        let rows = conn
             .query(
-                "SELECT 1 FROM instances WHERE subscription_id = $1 AND status <> 'PENDING'",
+                "SELECT id FROM instances WHERE subscription_id = $1",
                 spincat::params![subscription_id],
             )
-            .await
-            .map_err(|e| e.to_string())?;
-        if deployed.is_empty() {
-            Ok(())
-        } else {
-            Err("deployed instances cannot be resized yet".into())
+            .await?;
+        for row in rows.iter() {
+            provisioner.advance(row.get("id")?, ctx.now).await?;
         }
+        Ok::<_, ApiError>(())
+    };
+    if let Err(error) = step.await {
+        tracing::warn!(%subscription_id, error = %error.message, "provisioning will be retried by the reconcile job");
     }
 }

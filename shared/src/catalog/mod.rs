@@ -8,4 +8,7 @@ pub use browse::{
     categories, search, service_detail, services_in_category, CategoryFilter, SearchQuery,
 };
 pub use plan::PlanTier;
-pub use template::{DeploymentTemplate, HealthCheck, Protocol, WorkloadKind};
+pub use template::{
+    Companion, DeploymentTemplate, EnvVar as TemplateEnvVar, HealthCheck, Protocol, SecretSpec,
+    WorkloadKind,
+};

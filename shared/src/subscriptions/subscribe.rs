@@ -48,11 +48,16 @@ pub async fn subscribe(
         .await;
     match created {
         Ok(()) => Ok((subscription_id, true)),
-        Err(error) if error.code == "IDEMPOTENT_REPLAY" => {
-            let existing = by_idempotency_key(conn, user_id, request).await?;
-            existing
-                .map(|id| (id, false))
-                .ok_or_else(|| ApiError::internal("idempotent subscription vanished"))
+        // Lost a race on a unique index: to a retry of the same request if this key now names a
+        // subscription (Postgres may report either index first), otherwise to a real conflict.
+        Err(error) if error.status == 409 && request.idempotency_key.is_some() => {
+            match by_idempotency_key(conn, user_id, request).await? {
+                Some(id) => Ok((id, false)),
+                None if error.code == "IDEMPOTENT_REPLAY" => {
+                    Err(ApiError::internal("idempotent subscription vanished"))
+                }
+                None => Err(error),
+            }
         }
         Err(error) => Err(error),
     }

@@ -17,7 +17,7 @@ use crate::ports::{BoxFuture, MaybeSend};
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 pub trait Resize: MaybeSend {
-    async fn resize(&self, subscription_id: Uuid, plan_id: Uuid) -> Result<(), String>;
+    async fn resize(&self, subscription_id: Uuid, now: DateTime<Utc>) -> Result<(), String>;
 }
 
 /// Upgrades with the given resize step.
@@ -99,7 +99,7 @@ pub async fn upgrade(
             Box::pin(begin(tx, by, subscription_id, new_plan_id, now))
         })
         .await?;
-    match upgrader.resize.resize(subscription_id, new_plan_id).await {
+    match upgrader.resize.resize(subscription_id, now).await {
         Ok(()) => {
             conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
                 Box::pin(complete(tx, subscription_id, &pending, now))

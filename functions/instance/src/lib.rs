@@ -1,0 +1,168 @@
+//! The `instance` component: `/api/user/services/instances/*`, each user's own instances only.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use spincat::auth::{self, Principal};
+use spincat::http::{ApiError, Ctx, Paging, Reply};
+use spincat::kube::ClusterSettings;
+use spincat::provisioning::{InstanceChange, InstanceFilter, Provisioner};
+use spincat::subscriptions::InstanceName;
+use uuid::Uuid;
+
+spincat::component!(route);
+
+const STATUSES: [&str; 7] = [
+    "PENDING",
+    "PROVISIONING",
+    "RUNNING",
+    "STOPPED",
+    "ERROR",
+    "SUSPENDED",
+    "TERMINATED",
+];
+
+async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let principal = auth::authenticate(ctx).await?;
+    let conn = ctx.db().await?;
+    let cluster = ClusterSettings::load(ctx.config()).await?;
+    let provisioner = Provisioner::new(conn.as_ref(), ctx.ports.http.as_ref(), &cluster);
+    let user = principal.user_id;
+    let now = ctx.now;
+    let (method, segments) = (ctx.request.method.as_str(), ctx.request.segments());
+    let data = match (method, segments.as_slice()) {
+        ("GET", ["api", "user", "services", "instances"]) => {
+            return list(ctx, &provisioner, principal).await;
+        }
+        ("GET", ["api", "user", "services", "instances", id]) => {
+            provisioner.detail(user, instance_id(id)?, now).await?
+        }
+        ("PUT", ["api", "user", "services", "instances", id]) => {
+            let change = change(ctx)?;
+            provisioner
+                .update(user, instance_id(id)?, change, now)
+                .await?
+        }
+        ("POST", ["api", "user", "services", "instances", id, "start"]) => {
+            provisioner.start(user, instance_id(id)?, now).await?
+        }
+        ("POST", ["api", "user", "services", "instances", id, "stop"]) => {
+            provisioner.stop(user, instance_id(id)?, now).await?
+        }
+        ("POST", ["api", "user", "services", "instances", id, "restart"]) => {
+            provisioner.restart(user, instance_id(id)?, now).await?
+        }
+        ("GET", ["api", "user", "services", "instances", id, "logs"]) => {
+            let mut query = ctx.query();
+            let lines = query
+                .optional("lines", |v| bounded(v.integer()?, 1, 5_000))
+                .unwrap_or(200);
+            let since = query.optional("since", |v| bounded(v.integer()?, 1, 7 * 86_400));
+            query.finish(|| Some(()))?;
+            provisioner
+                .logs(user, instance_id(id)?, lines, since)
+                .await?
+        }
+        ("GET", ["api", "user", "services", "instances", id, "credentials"]) => {
+            provisioner.credentials(user, instance_id(id)?).await?
+        }
+        _ => return Err(ApiError::route_not_found(method, &ctx.request.path)),
+    };
+    Ok(Reply::ok("Instance", data))
+}
+
+async fn list(
+    ctx: &Ctx,
+    provisioner: &Provisioner<'_>,
+    principal: Principal,
+) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let status = query.optional("status", |v| {
+        let status = v.text()?.trim().to_ascii_uppercase();
+        if STATUSES.contains(&status.as_str()) {
+            Ok(status)
+        } else {
+            Err(format!("must be one of {}", STATUSES.join(", ")))
+        }
+    });
+    let service = query.optional("service", |v| Ok(v.text()?.trim().to_lowercase()));
+    let paging = Paging::from_query(&mut query);
+    let filter = query.finish(|| {
+        Some(InstanceFilter {
+            status,
+            service,
+            paging,
+        })
+    })?;
+    let page = provisioner.list(principal.user_id, &filter).await?;
+    Ok(Reply::ok("Your instances", page.to_json()))
+}
+
+/// A malformed id names no instance: 404, like any id that is not yours.
+fn instance_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("INSTANCE_NOT_FOUND", "No such instance"))
+}
+
+fn bounded(value: i64, min: i64, max: i64) -> Result<u32, String> {
+    if (min..=max).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(format!("must be between {min} and {max}"))
+    }
+}
+
+fn change(ctx: &Ctx) -> Result<InstanceChange, ApiError> {
+    let mut fields = ctx.json()?;
+    let name = fields.optional("name", |v| InstanceName::parse(v.text()?));
+    let custom_domain = match ctx_has_null(ctx, "customDomain") {
+        true => Some(None),
+        false => fields
+            .optional("customDomain", |v| domain(v.text()?))
+            .map(Some),
+    };
+    let env = fields.optional("env", |v| match v.json() {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) if s.len() <= 4_096 => Ok((k.clone(), s.clone())),
+                _ => Err(format!("{k} must be a string of at most 4096 characters")),
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>(),
+        _ => Err("must be an object of strings".into()),
+    });
+    fields.finish(|| {
+        Some(InstanceChange {
+            name,
+            custom_domain,
+            env,
+        })
+    })
+}
+
+/// Whether the body sets `field` to null explicitly (clearing it).
+fn ctx_has_null(ctx: &Ctx, field: &str) -> bool {
+    serde_json::from_slice::<Value>(&ctx.request.body)
+        .ok()
+        .is_some_and(|v| v.get(field) == Some(&Value::Null))
+}
+
+/// A host name the user points at their instance: lower-case labels, at least two.
+fn domain(text: &str) -> Result<String, String> {
+    let domain = text.trim().trim_end_matches('.').to_lowercase();
+    let labels: Vec<&str> = domain.split('.').collect();
+    let valid = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if valid {
+        Ok(domain)
+    } else {
+        Err("must be a domain name such as blog.example.com".into())
+    }
+}

@@ -1,0 +1,211 @@
+//! What provisioning does to the cluster for one instance. Every call is idempotent: applying
+//! again converges, deleting what is gone is fine.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+
+use super::context::Instance;
+use super::names;
+use super::render::{self, PlanResources, Workload};
+use crate::catalog::WorkloadKind;
+use crate::kube::{rollout_complete, ClusterSettings, Kube, KubeError, Rollout};
+
+pub struct Cluster<'a> {
+    pub kube: Kube<'a>,
+    pub settings: &'a ClusterSettings,
+}
+
+impl Cluster<'_> {
+    /// The user's namespace with its quota for `plans`, limits and policy.
+    pub async fn apply_namespace(
+        &self,
+        instance: &Instance,
+        plans: &[PlanResources],
+    ) -> Result<(), KubeError> {
+        let ns = render::user_namespace(instance.user_id, plans, self.settings);
+        self.kube.apply(&ns.namespace).await?;
+        self.kube.apply(&ns.quota).await?;
+        self.kube.apply(&ns.limits).await?;
+        self.kube.apply(&ns.policy).await?;
+        Ok(())
+    }
+
+    /// Everything the instance runs on, namespace first, then credentials (made once), then the
+    /// instance's own objects.
+    pub async fn deploy(
+        &self,
+        instance: &Instance,
+        plans: &[PlanResources],
+    ) -> Result<(), KubeError> {
+        self.apply_namespace(instance, plans).await?;
+        self.ensure_credentials(instance).await?;
+        let manifests = render::instance(&instance.spec, self.settings);
+        self.kube.apply(&manifests.config_map).await?;
+        self.kube.apply(&manifests.volume).await?;
+        match &manifests.workload {
+            Workload::Deployment(d) => self.kube.apply(d.as_ref()).await.map(drop)?,
+            Workload::StatefulSet(s) => self.kube.apply(s.as_ref()).await.map(drop)?,
+        }
+        self.kube.apply(&manifests.service).await?;
+        if let Some(ingress) = &manifests.ingress {
+            self.kube.apply(ingress).await?;
+        }
+        if let Some(policy) = &manifests.tcp_policy {
+            self.kube.apply(policy).await?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_credentials(&self, instance: &Instance) -> Result<(), KubeError> {
+        let name = names::secret(&instance.spec.name);
+        match self
+            .kube
+            .get::<Secret>(Some(&instance.spec.namespace), &name)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(KubeError::NotFound(_)) => {
+                let mut values = BTreeMap::new();
+                for secret in &instance.spec.template.secrets {
+                    values.insert(secret.name.clone(), random_secret(secret.length.into())?);
+                }
+                self.kube
+                    .apply(&render::credentials(&instance.spec, values))
+                    .await
+                    .map(drop)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Whether the workload is available by kubectl's rollout rules; `NotFound` when missing.
+    pub async fn is_available(&self, instance: &Instance) -> Result<bool, KubeError> {
+        let (ns, name) = (Some(instance.spec.namespace.as_str()), &instance.spec.name);
+        Ok(match instance.spec.template.workload {
+            WorkloadKind::Deployment => rollout_complete(Rollout::Deployment(
+                &self.kube.get::<Deployment>(ns, name).await?,
+            )),
+            WorkloadKind::StatefulSet => rollout_complete(Rollout::StatefulSet(
+                &self.kube.get::<StatefulSet>(ns, name).await?,
+            )),
+        })
+    }
+
+    pub async fn scale(&self, instance: &Instance, replicas: i32) -> Result<(), KubeError> {
+        let (ns, name) = (
+            instance.spec.namespace.as_str(),
+            instance.spec.name.as_str(),
+        );
+        match instance.spec.template.workload {
+            WorkloadKind::Deployment => self.kube.scale::<Deployment>(ns, name, replicas).await,
+            WorkloadKind::StatefulSet => self.kube.scale::<StatefulSet>(ns, name, replicas).await,
+        }
+    }
+
+    /// Removes the instance's objects; with `whole_namespace`, the user's namespace too (the
+    /// API server then removes whatever is left in it).
+    pub async fn remove(
+        &self,
+        instance: &Instance,
+        whole_namespace: bool,
+    ) -> Result<(), KubeError> {
+        let (ns, name) = (
+            Some(instance.spec.namespace.as_str()),
+            instance.spec.name.as_str(),
+        );
+        self.kube.delete::<Ingress>(ns, name).await?;
+        self.kube
+            .delete::<NetworkPolicy>(ns, &format!("{name}-tcp"))
+            .await?;
+        self.kube.delete::<Service>(ns, name).await?;
+        self.kube.delete::<Deployment>(ns, name).await?;
+        self.kube.delete::<StatefulSet>(ns, name).await?;
+        self.kube.delete::<PersistentVolumeClaim>(ns, name).await?;
+        self.kube.delete::<ConfigMap>(ns, name).await?;
+        self.kube.delete::<Secret>(ns, &names::secret(name)).await?;
+        if whole_namespace {
+            self.kube
+                .delete::<Namespace>(None, &instance.spec.namespace)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The generated credentials the template lets the user see.
+    pub async fn credentials(
+        &self,
+        instance: &Instance,
+    ) -> Result<BTreeMap<String, String>, KubeError> {
+        let secret = self
+            .kube
+            .get::<Secret>(
+                Some(&instance.spec.namespace),
+                &names::secret(&instance.spec.name),
+            )
+            .await?;
+        let data = secret.data.unwrap_or_default();
+        Ok(instance
+            .spec
+            .template
+            .secrets
+            .iter()
+            .filter(|s| s.exposed)
+            .filter_map(|s| {
+                let bytes = data.get(&s.name)?;
+                Some((
+                    s.name.clone(),
+                    String::from_utf8_lossy(&bytes.0).into_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The app container's latest log lines, from the instance's newest pod.
+    pub async fn logs(
+        &self,
+        instance: &Instance,
+        lines: u32,
+        since_seconds: Option<u32>,
+    ) -> Result<String, KubeError> {
+        let pods = self
+            .kube
+            .list::<Pod>(
+                Some(&instance.spec.namespace),
+                Some(&names::instance_selector(instance.id)),
+            )
+            .await?;
+        let Some(pod) = pods.iter().filter_map(|p| p.metadata.name.clone()).max() else {
+            return Ok(String::new());
+        };
+        self.kube
+            .logs(
+                &instance.spec.namespace,
+                &pod,
+                Some("app"),
+                lines,
+                since_seconds,
+            )
+            .await
+    }
+}
+
+/// Letters and digits, uniformly drawn (rejection sampling keeps the modulo unbiased).
+fn random_secret(length: usize) -> Result<String, KubeError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(length);
+    while out.len() < length {
+        let mut bytes = [0u8; 64];
+        getrandom::fill(&mut bytes).map_err(|e| KubeError::Invalid(e.to_string()))?;
+        for b in bytes {
+            if out.len() < length && (b as usize) < 248 {
+                out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}

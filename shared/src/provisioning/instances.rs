@@ -1,0 +1,357 @@
+//! Instances as their owner sees and operates them. Every query is scoped to the owner: anyone
+//! else's instance is simply not found.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::context::Instance;
+use super::lifecycle::{cluster_error, Provisioner};
+use super::render;
+use crate::http::{ApiError, Page, Paging};
+use crate::params;
+use crate::ports::db::{DbError, Row};
+use crate::subscriptions::InstanceName;
+
+fn not_found() -> ApiError {
+    ApiError::not_found("INSTANCE_NOT_FOUND", "No such instance")
+}
+
+const SUMMARY: &str = "i.id, i.name, i.subdomain, i.status, i.custom_domain, i.ready,
+     i.last_checked_at, i.last_error, i.created_at, i.subscription_id,
+     sv.slug AS service_slug, sv.name AS service_name, sv.template->>'protocol' AS protocol,
+     (sv.template->>'port')::int AS port,
+     p.name AS plan_name, p.cpu_millicores, p.memory_mib, p.storage_gib";
+
+const FROM: &str = "instances i
+     JOIN subscriptions s ON s.id = i.subscription_id
+     JOIN plans p ON p.id = s.plan_id
+     JOIN services sv ON sv.id = s.service_id";
+
+fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
+    let subdomain: String = row.get("subdomain")?;
+    let host = format!("{subdomain}.{base_domain}");
+    let custom: Option<String> = row.get("custom_domain")?;
+    let protocol: Option<String> = row.get("protocol")?;
+    let urls: Vec<String> = if protocol.as_deref() == Some("tcp") {
+        vec![format!(
+            "{host}:{}",
+            row.get::<Option<i32>>("port")?.unwrap_or_default()
+        )]
+    } else {
+        std::iter::once(host)
+            .chain(custom.clone())
+            .map(|h| format!("https://{h}"))
+            .collect()
+    };
+    let status: String = row.get("status")?;
+    Ok(json!({
+        "id": row.get::<Uuid>("id")?,
+        "name": row.get::<String>("name")?,
+        "status": status,
+        "subdomain": subdomain,
+        "customDomain": custom,
+        "urls": urls,
+        "health": {
+            "ready": row.get::<bool>("ready")?,
+            "lastCheckedAt": row.get::<Option<DateTime<Utc>>>("last_checked_at")?,
+            "lastError": row.get::<Option<String>>("last_error")?,
+        },
+        "service": { "slug": row.get::<String>("service_slug")?, "name": row.get::<String>("service_name")? },
+        "plan": row.get::<String>("plan_name")?,
+        "resources": {
+            "cpuMillicores": row.get::<i32>("cpu_millicores")?,
+            "memoryMib": row.get::<i32>("memory_mib")?,
+            "storageGib": row.get::<i32>("storage_gib")?,
+        },
+        "subscriptionId": row.get::<Uuid>("subscription_id")?,
+        "createdAt": row.get::<DateTime<Utc>>("created_at")?,
+    }))
+}
+
+pub struct InstanceFilter {
+    pub status: Option<String>,
+    pub service: Option<String>,
+    pub paging: Paging,
+}
+
+impl Provisioner<'_> {
+    /// The owner's instance, or 404.
+    pub async fn owned(&self, user_id: Uuid, id: Uuid) -> Result<Instance, ApiError> {
+        let instance = self.load(id).await.map_err(|_| not_found())?;
+        if instance.user_id != user_id {
+            return Err(not_found());
+        }
+        Ok(instance)
+    }
+
+    pub async fn list(
+        &self,
+        user_id: Uuid,
+        filter: &InstanceFilter,
+    ) -> Result<Page<Value>, ApiError> {
+        let condition = "i.user_id = $1 AND ($2::text IS NULL OR i.status = $2)
+             AND ($3::text IS NULL OR sv.slug = $3)";
+        let total = self
+            .conn
+            .query(
+                &format!("SELECT count(*) AS total FROM {FROM} WHERE {condition}"),
+                params![user_id, filter.status.clone(), filter.service.clone()],
+            )
+            .await?;
+        let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
+        let rows = self
+            .conn
+            .query(
+                &format!(
+                    "SELECT {SUMMARY} FROM {FROM} WHERE {condition}
+                     ORDER BY i.created_at DESC, i.id LIMIT $4 OFFSET $5"
+                ),
+                params![
+                    user_id,
+                    filter.status.clone(),
+                    filter.service.clone(),
+                    filter.paging.limit,
+                    filter.paging.offset()
+                ],
+            )
+            .await?;
+        Ok(Page {
+            items: rows
+                .iter()
+                .map(|r| summary(r, &self.settings.base_domain))
+                .collect::<Result<_, _>>()?,
+            total,
+            paging: filter.paging,
+        })
+    }
+
+    /// The owner's instance. A read moves a provisioning instance along, so a user watching it
+    /// sees it turn RUNNING without waiting for the next job run.
+    pub async fn detail(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        if matches!(instance.status.as_str(), "PENDING" | "PROVISIONING")
+            && !instance.teardown_requested
+        {
+            if let Err(error) = self.advance(id, now).await {
+                tracing::info!(instance_id = %id, error = %error.message, "refresh on read did not finish");
+            }
+        }
+        let rows = self
+            .conn
+            .query(
+                &format!("SELECT {SUMMARY} FROM {FROM} WHERE i.id = $1"),
+                params![id],
+            )
+            .await?;
+        Ok(summary(
+            rows.first().ok_or_else(not_found)?,
+            &self.settings.base_domain,
+        )?)
+    }
+
+    fn operable(instance: &Instance, allowed: &[&str], action: &str) -> Result<(), ApiError> {
+        if instance.teardown_requested || !allowed.contains(&instance.status.as_str()) {
+            return Err(ApiError::conflict(
+                "INVALID_INSTANCE_STATE",
+                format!("Cannot {action} an instance that is {}", instance.status),
+            )
+            .with_details(json!({ "status": instance.status, "allowedFrom": allowed })));
+        }
+        if instance.subscription_status == "SUSPENDED" {
+            return Err(ApiError::unprocessable(
+                "SUBSCRIPTION_SUSPENDED",
+                "The subscription is suspended: top up your wallet to resume it",
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn stop(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        Self::operable(&instance, &["RUNNING"], "stop")?;
+        self.cluster
+            .scale(&instance, 0)
+            .await
+            .map_err(cluster_error)?;
+        self.move_status(id, "RUNNING", "STOPPED", now).await
+    }
+
+    pub async fn start(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        Self::operable(&instance, &["STOPPED"], "start")?;
+        self.cluster
+            .scale(&instance, 1)
+            .await
+            .map_err(cluster_error)?;
+        self.move_status(id, "STOPPED", "RUNNING", now).await
+    }
+
+    /// A rolling restart: a new pod-template annotation, kept in the database so every later
+    /// apply renders the same one.
+    pub async fn restart(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let mut instance = self.owned(user_id, id).await?;
+        Self::operable(&instance, &["RUNNING"], "restart")?;
+        instance.spec.restarted_at = Some(now);
+        self.deploy(&instance, now).await?;
+        self.conn
+            .execute(
+                "UPDATE instances SET restarted_at = $2, updated_at = $2 WHERE id = $1",
+                params![id, now],
+            )
+            .await?;
+        self.detail(user_id, id, now).await
+    }
+
+    async fn move_status(
+        &self,
+        id: Uuid,
+        from: &str,
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        self.conn
+            .execute(
+                "UPDATE instances SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+                params![id, from, to, now],
+            )
+            .await?;
+        Ok(json!({ "id": id, "status": to }))
+    }
+
+    /// Renames, sets or clears the custom domain, and sets the variables the template allows.
+    /// A deployed instance gets the change applied first; the database follows only if the
+    /// cluster took it.
+    pub async fn update(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        change: InstanceChange,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let mut instance = self.owned(user_id, id).await?;
+        if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED")
+        {
+            return Err(ApiError::conflict(
+                "INVALID_INSTANCE_STATE",
+                format!("Cannot change an instance that is {}", instance.status),
+            ));
+        }
+        if let Some(env) = &change.env {
+            let unknown: Vec<&String> = env
+                .keys()
+                .filter(|k| !instance.spec.template.user_env.contains(k))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ApiError::field(
+                    "env",
+                    format!(
+                        "not settable: {:?}; this app allows {:?}",
+                        unknown, instance.spec.template.user_env
+                    ),
+                ));
+            }
+            instance.spec.user_env = env.clone();
+        }
+        if let Some(domain) = &change.custom_domain {
+            instance.spec.custom_domain = domain.clone();
+        }
+        if instance.is_deployed() {
+            self.deploy(&instance, now).await?;
+        }
+        self.conn
+            .execute(
+                "UPDATE instances SET name = coalesce($2, name), custom_domain = $3, env = $4,
+                     updated_at = $5
+                 WHERE id = $1",
+                params![
+                    id,
+                    change.name.as_ref().map(InstanceName::as_str),
+                    instance.spec.custom_domain.clone(),
+                    &json!(instance.spec.user_env),
+                    now
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    ApiError::conflict("DOMAIN_TAKEN", "That domain is in use")
+                } else {
+                    e.into()
+                }
+            })?;
+        self.detail(user_id, id, now).await
+    }
+
+    pub async fn logs(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        lines: u32,
+        since_seconds: Option<u32>,
+    ) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        if !instance.is_deployed() {
+            return Ok(json!({ "lines": [] }));
+        }
+        let text = self
+            .cluster
+            .logs(&instance, lines, since_seconds)
+            .await
+            .map_err(cluster_error)?;
+        Ok(json!({ "lines": text.lines().collect::<Vec<_>>() }))
+    }
+
+    /// Connection details and the credentials the template exposes, read from the instance's
+    /// Secret: they are never stored in our database.
+    pub async fn credentials(&self, user_id: Uuid, id: Uuid) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        if !instance.is_deployed() {
+            return Err(ApiError::conflict(
+                "INVALID_INSTANCE_STATE",
+                "Credentials exist once the instance is deployed",
+            ));
+        }
+        let secrets = self
+            .cluster
+            .credentials(&instance)
+            .await
+            .map_err(cluster_error)?;
+        Ok(json!({
+            "host": render::host(&instance.spec, self.settings),
+            "port": instance.spec.template.port,
+            "url": render::public_url(&instance.spec, self.settings),
+            "credentials": secrets,
+        }))
+    }
+}
+
+/// What a user may change on an instance; `None` leaves a field as it is.
+pub struct InstanceChange {
+    pub name: Option<InstanceName>,
+    /// `Some(None)` clears the custom domain.
+    pub custom_domain: Option<Option<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+}
