@@ -107,8 +107,15 @@ fn matches_selector(labels: &Value, selector: &str) -> bool {
         })
 }
 
-/// Where a request points: (plural, namespace, name, subresource).
-fn locate(path: &str) -> Option<(String, Option<String>, Option<String>, Option<String>)> {
+/// Where a request points.
+struct Target {
+    plural: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn locate(path: &str) -> Option<Target> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let rest = match segments.as_slice() {
         ["api", "v1", rest @ ..] => rest,
@@ -117,18 +124,18 @@ fn locate(path: &str) -> Option<(String, Option<String>, Option<String>, Option<
     };
     let own = |s: &str| Some(s.to_owned());
     match rest {
-        ["namespaces", ns, plural, tail @ ..] => Some((
-            plural.to_string(),
-            own(ns),
-            tail.first().and_then(|n| own(n)),
-            tail.get(1).and_then(|s| own(s)),
-        )),
-        [plural, tail @ ..] => Some((
-            plural.to_string(),
-            None,
-            tail.first().and_then(|n| own(n)),
-            tail.get(1).and_then(|s| own(s)),
-        )),
+        ["namespaces", ns, plural, tail @ ..] => Some(Target {
+            plural: plural.to_string(),
+            namespace: own(ns),
+            name: tail.first().and_then(|n| own(n)),
+            sub: tail.get(1).and_then(|s| own(s)),
+        }),
+        [plural, tail @ ..] => Some(Target {
+            plural: plural.to_string(),
+            namespace: None,
+            name: tail.first().and_then(|n| own(n)),
+            sub: tail.get(1).and_then(|s| own(s)),
+        }),
         [] => None,
     }
 }
@@ -311,7 +318,13 @@ async fn handle(
     {
         return status(401, "Unauthorized", "Unauthorized".into());
     }
-    let Some((plural, namespace, name, sub)) = locate(uri.path()) else {
+    let Some(Target {
+        plural,
+        namespace,
+        name,
+        sub,
+    }) = locate(uri.path())
+    else {
         return status(
             404,
             "NotFound",

@@ -6,6 +6,7 @@ mod client;
 mod error;
 mod rollout;
 mod settings;
+pub mod views;
 
 pub use client::{Kube, FIELD_MANAGER};
 pub use error::KubeError;
