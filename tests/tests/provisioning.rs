@@ -646,3 +646,73 @@ async fn administrators_see_the_cluster_and_users_do_not() {
     let down = view("/api/admin/k8s/nodes".into()).await;
     assert_eq!((down.status, down.error_code()), (502, "CLUSTER_ERROR"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_cut_off_half_way_is_finished_by_the_reconcile_job() {
+    let app = TestApp::spawn().await;
+    let user = app.register("ida@example.com").await;
+    app.fund(&user, 500_000).await;
+    let created = subscribe(&app, &user, "n8n", "Basic").await;
+    let subscription = created.data()["id"].as_str().unwrap().to_owned();
+    let pro = app.plan_id("n8n", "Pro").await;
+
+    // The resize stalls at the API server and the client gives up: the host drops the request
+    // between the upgrade's two phases, as a crashed replica would.
+    app.kube.fail_next(Fault::Delay(Duration::from_millis(700)));
+    let cut_off = app
+        .http
+        .put(app.url(&format!(
+            "/api/user/services/subscriptions/{subscription}/upgrade"
+        )))
+        .bearer_auth(&user.access_token)
+        .json(&json!({ "newPlanId": pro }))
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(cut_off.is_err(), "the client gave up");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let status: String = app
+        .db
+        .query_one(
+            "SELECT status FROM subscriptions WHERE id = $1::text::uuid",
+            &[&subscription],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        status, "PENDING_UPGRADE",
+        "left half-way, holding both quota slots"
+    );
+    app.assert_quota_consistent().await;
+
+    let early = app.run_job("reconcile").await;
+    assert_eq!(
+        early.data()["upgradesResumed"],
+        0,
+        "a live upgrade is left alone"
+    );
+    app.advance_clock(chrono::Duration::minutes(3));
+    let run = app.run_job("reconcile").await;
+    assert_eq!(run.data()["upgradesResumed"], 1, "{:?}", run.body);
+    let user = app.login(&user.email, spincat_tests::PASSWORD).await;
+    let detail = app
+        .get_as(
+            &format!("/api/user/services/subscriptions/{subscription}"),
+            &user.access_token,
+        )
+        .await;
+    assert_eq!(
+        (
+            detail.data()["status"].as_str(),
+            detail.data()["plan"]["name"].as_str()
+        ),
+        (Some("ACTIVE"), Some("Pro"))
+    );
+    let charged = app
+        .count(&format!("SELECT count(*) FROM ledger_transfers WHERE reference = '{subscription}' AND kind = 'UPGRADE'"))
+        .await;
+    assert_eq!(charged, 1, "charged once");
+    app.assert_quota_consistent().await;
+    app.assert_ledger_sound().await;
+}

@@ -12,7 +12,7 @@ pub use cancel::cancel;
 pub use queries::{detail, list, upcoming_renewals, UpcomingRenewal};
 pub use subdomain::InstanceName;
 pub use subscribe::{subscribe, SubscribeRequest};
-pub use upgrade::{upgrade, Resize, Upgrader};
+pub use upgrade::{resume_upgrades, upgrade, Resize, Upgrader};
 
 use serde_json::json;
 

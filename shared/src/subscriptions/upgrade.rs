@@ -278,6 +278,82 @@ async fn begin(
     })
 }
 
+/// Upgrades a crash left half-way (PENDING_UPGRADE for longer than `stale_after`): the resize is
+/// tried again, then the upgrade completed or undone exactly as if it had never stopped.
+pub async fn resume_upgrades(
+    upgrader: Upgrader<'_>,
+    now: DateTime<Utc>,
+    stale_after: chrono::Duration,
+) -> Result<u32, ApiError> {
+    let conn = upgrader.conn;
+    let stuck = conn
+        .query(
+            "SELECT id FROM subscriptions WHERE status = 'PENDING_UPGRADE' AND updated_at <= $1",
+            params![now - stale_after],
+        )
+        .await?;
+    let mut resumed = 0;
+    for row in stuck.iter() {
+        let id: Uuid = row.get("id")?;
+        let Some(pending) = stored_pending(conn, id).await? else {
+            continue;
+        };
+        let resized = upgrader.resize.resize(id, now).await;
+        conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
+            Box::pin(async move {
+                match resized {
+                    Ok(()) => complete(tx, id, &pending, now).await,
+                    Err(_) => undo(tx, id, &pending, now).await,
+                }
+            })
+        })
+        .await?;
+        resumed += 1;
+    }
+    Ok(resumed)
+}
+
+/// What the first phase of an upgrade left, read back from the subscription and the ledger.
+async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pending>, ApiError> {
+    let rows = conn
+        .query(
+            "SELECT user_id, plan_id, previous_plan_id, period_start, period_end
+             FROM subscriptions WHERE id = $1 AND status = 'PENDING_UPGRADE'",
+            params![id],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let (Some(new), Some(old)) = (
+        plan(conn, row.get("plan_id")?).await?,
+        plan(conn, row.get::<Uuid>("previous_plan_id")?).await?,
+    ) else {
+        return Err(ApiError::internal("pending upgrade without its plans"));
+    };
+    let period_start: DateTime<Utc> = row.get("period_start")?;
+    let transfer_key = format!("plan-change:{id}:{}:{}", new.id, period_start.timestamp());
+    let moved = conn
+        .query(
+            "SELECT kind, amount FROM ledger_transfers WHERE idempotency_key = $1",
+            params![transfer_key.as_str()],
+        )
+        .await?;
+    let difference = match moved.first() {
+        Some(t) if t.get::<String>("kind")? == "UPGRADE" => t.get::<i64>("amount")?,
+        Some(t) => -t.get::<i64>("amount")?,
+        None => 0,
+    };
+    Ok(Some(Pending {
+        user_id: row.get("user_id")?,
+        old,
+        new,
+        difference,
+        transfer_key,
+        period_end: row.get("period_end")?,
+    }))
+}
+
 /// The workload has the new size: release the old plan's slot.
 async fn complete(
     tx: &dyn Connection,
