@@ -32,5 +32,9 @@ pub fn builtin() -> BTreeMap<String, Handler> {
             handler!(spincat_subscription::handle),
         ),
         ("instance".to_owned(), handler!(spincat_instance::handle)),
+        (
+            "notifications".to_owned(),
+            handler!(spincat_notifications::handle),
+        ),
     ])
 }

@@ -22,6 +22,16 @@ struct RawManifest {
 struct RawTriggers {
     #[serde(default)]
     http: Vec<HttpTrigger>,
+    #[serde(default)]
+    cron: Vec<CronTrigger>,
+}
+
+/// A component Spin's cron trigger plugin runs on a schedule; the native host serves none, the
+/// jobs it runs are reachable over `/internal/jobs/*`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronTrigger {
+    pub component: String,
+    pub cron_expression: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +62,7 @@ pub struct Component {
 pub struct Manifest {
     pub variables: BTreeMap<String, Variable>,
     pub routes: Vec<HttpTrigger>,
+    pub schedules: Vec<CronTrigger>,
     pub components: BTreeMap<String, Component>,
 }
 
@@ -84,6 +95,7 @@ impl Manifest {
         Ok(Self {
             variables: raw.variables,
             routes: raw.trigger.http,
+            schedules: raw.trigger.cron,
             components: raw.component,
         })
     }

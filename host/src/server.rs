@@ -39,7 +39,12 @@ impl Host {
         variables.check_required()?;
         let mut pools: BTreeMap<String, NativeDatabase> = BTreeMap::new();
         let mut components = BTreeMap::new();
-        for (id, component) in &manifest.components {
+        // Only components an HTTP route reaches are served; cron components run under Spin.
+        let served = manifest
+            .components
+            .iter()
+            .filter(|(id, _)| manifest.routes.iter().any(|r| &r.component == *id));
+        for (id, component) in served {
             let handler = *handlers
                 .get(id)
                 .ok_or_else(|| anyhow!("component {id} has no native handler"))?;

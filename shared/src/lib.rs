@@ -6,13 +6,16 @@ pub mod auth;
 pub mod billing;
 pub mod catalog;
 pub mod http;
+pub mod jobs;
 pub mod kube;
 pub mod ledger;
 pub mod logging;
 pub mod money;
+pub mod notifications;
 pub mod payments;
 pub mod ports;
 pub mod provisioning;
+pub mod renewals;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
 pub mod subscriptions;

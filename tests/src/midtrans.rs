@@ -1,7 +1,7 @@
 //! A Midtrans double on loopback that speaks the documented API: Snap transaction creation
 //! (`POST /snap/v1/transactions`) and the status API (`GET /v2/{order_id}/status`), with Basic
 //! auth from the server key, Midtrans's error bodies, and notifications signed as Midtrans signs
-//! them (bodies from ../shared/fixtures/midtrans). Tests can make it fail, stall, or deliver
+//! them (bodies from tests/fixtures/midtrans: Midtrans's documented examples). Tests can make it fail, stall, or deliver
 //! notifications twice and out of order.
 
 use std::collections::{HashMap, VecDeque};
@@ -57,7 +57,7 @@ pub struct MidtransDouble {
 }
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/midtrans")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/midtrans")
 }
 
 /// A notification body from the fixtures, as Midtrans documents it for that status.

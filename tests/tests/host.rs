@@ -225,15 +225,17 @@ async fn a_required_variable_left_unset_stops_the_host_from_starting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_component_in_spin_toml_has_a_native_handler() {
+async fn every_component_in_spin_toml_is_served_or_scheduled() {
     let manifest = Manifest::bundled();
     let handlers = spincat_host::components::builtin();
     for id in manifest.components.keys() {
+        let scheduled = manifest.schedules.iter().any(|s| &s.component == id);
         assert!(
-            handlers.contains_key(id),
-            "component {id} has no native handler"
+            handlers.contains_key(id) || scheduled,
+            "component {id} has neither a native handler nor a schedule"
         );
     }
+    assert_eq!(manifest.schedules[0].component, "renewal");
     for trigger in &manifest.routes {
         assert!(
             handlers.contains_key(&trigger.component),

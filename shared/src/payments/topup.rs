@@ -13,6 +13,7 @@ use crate::auth::users::User;
 use crate::http::ApiError;
 use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
+use crate::notifications::{self, Kind, Notice};
 use crate::params;
 use crate::ports::db::{Connection, DbError, Row};
 use crate::ports::{BoxFuture, HttpClient};
@@ -342,6 +343,15 @@ async fn credit(
         .await
         .map_err(ledger_error)?;
     record(tx, report, "SETTLED", None, now).await?;
+    let notice = Notice {
+        user_id,
+        kind: Kind::TopUpSettled,
+        subscription_id: None,
+        title: "Top-up received",
+        body: format!("{} rupiah was added to your wallet.", amount.amount()),
+        dedupe_key: format!("top-up:{}", report.order_id),
+    };
+    notifications::notify(tx, notice, now).await?;
     Ok(())
 }
 
