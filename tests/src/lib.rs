@@ -2,6 +2,7 @@
 //! per test cloned from a migrated and seeded template, and the native host serving spin.toml
 //! on a loopback port with a clock the test controls.
 
+pub mod bulk;
 pub mod kube;
 pub mod midtrans;
 pub mod pg;
@@ -285,6 +286,10 @@ impl TestApp {
             .await;
         assert_eq!(response.status, 200, "{:?}", response.body);
         user_from_session(response.data())
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        spincat::ports::Clock::now(self.clock.as_ref())
     }
 
     pub fn advance_clock(&self, by: Duration) {
