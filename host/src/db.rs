@@ -50,7 +50,13 @@ impl Connection for NativeConnection {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<RowSet, DbError> {
         let params = to_sql(params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-        let rows = self.0.query(sql, &refs).await.map_err(query_failed)?;
+        // Prepared once per pooled client and reused: same statements, half the round trips.
+        let statement = self.0.prepare_cached(sql).await.map_err(query_failed)?;
+        let rows = self
+            .0
+            .query(&statement, &refs)
+            .await
+            .map_err(query_failed)?;
         // Like Spin's host, an empty result names no columns; nothing reads them.
         let columns = rows.first().map_or_else(Vec::new, |row| {
             row.columns().iter().map(|c| c.name().to_owned()).collect()
@@ -65,7 +71,11 @@ impl Connection for NativeConnection {
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, DbError> {
         let params = to_sql(params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-        self.0.execute(sql, &refs).await.map_err(query_failed)
+        let statement = self.0.prepare_cached(sql).await.map_err(query_failed)?;
+        self.0
+            .execute(&statement, &refs)
+            .await
+            .map_err(query_failed)
     }
 }
 

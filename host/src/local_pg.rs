@@ -14,13 +14,18 @@ pub struct LocalPostgres {
     pub port: u16,
 }
 
-/// Settings for a cluster whose data may be lost: no fsync, room for many test connections.
+/// Settings for a cluster whose data may be lost: no fsync, the least WAL, no checkpoint in the
+/// middle of a test, room for many test connections.
 const THROWAWAY_SETTINGS: &[&str] = &[
     "fsync=off",
     "synchronous_commit=off",
     "full_page_writes=off",
+    "wal_level=minimal",
+    "max_wal_senders=0",
+    "max_wal_size=4GB",
+    "checkpoint_timeout=30min",
     "max_connections=400",
-    "shared_buffers=128MB",
+    "shared_buffers=256MB",
 ];
 
 impl LocalPostgres {

@@ -58,10 +58,10 @@ pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiEr
 /// the instances stay marked and the next run applies them.
 pub async fn renewals(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
     let started = Instant::now();
-    let conn = ports.db.connect().await?;
     let settings = RenewalSettings::load(ports.config.as_ref()).await?;
-    let mut summary = renewals::run(conn.as_ref(), &settings, now).await?;
+    let mut summary = renewals::run(ports.db.as_ref(), &settings, now).await?;
     summary.duration_ms = started.elapsed().as_millis() as u64;
+    let conn = ports.db.connect().await?;
     let cluster = ClusterSettings::load(ports.config.as_ref()).await?;
     let instances = Provisioner::new(conn.as_ref(), ports.http.as_ref(), &cluster)
         .reconcile(now, RECONCILE_BATCH)

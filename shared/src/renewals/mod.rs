@@ -9,6 +9,7 @@
 mod settings;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::future::join_all;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ use crate::ledger::{self, Account, LedgerError, SystemAccount, Transfer, Transfe
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
-use crate::ports::db::{Connection, Row};
+use crate::ports::db::{Connection, Database, Row};
 use crate::ports::BoxFuture;
 
 #[derive(Debug, Default, Serialize)]
@@ -49,9 +50,10 @@ struct Outcome {
     cancelled: bool,
 }
 
-/// The subscriptions a run acts on: active ones whose period has ended, and every suspended one
-/// (it may have been paid, or its retention may be over), each once per run.
-const DUE: &str = "((s.status = 'ACTIVE' AND s.period_end <= $1) OR s.status = 'SUSPENDED')
+/// The subscriptions a run acts on: active ones whose period has ended, and suspended ones
+/// (whose period has always ended: it was never paid), each once per run. Written so that the
+/// claim walks the partial index on `period_end` instead of scanning every subscription.
+const DUE: &str = "s.status IN ('ACTIVE', 'SUSPENDED') AND s.period_end <= $1
      AND s.last_renewal_run IS DISTINCT FROM $2";
 
 struct Due {
@@ -65,6 +67,7 @@ struct Due {
     grace_ends_at: Option<DateTime<Utc>>,
     suspended_at: Option<DateTime<Utc>>,
     service: String,
+    balance: Rupiah,
 }
 
 impl Due {
@@ -84,17 +87,43 @@ impl Due {
             grace_ends_at: row.get("grace_ends_at")?,
             suspended_at: row.get("suspended_at")?,
             service: row.get("service")?,
+            balance: Rupiah::new(row.get("balance")?),
         })
     }
 }
 
-/// One renewal run. Returns when nothing is left due for it.
+/// One renewal run: `settings.runners` runners, each on its own connection, until nothing is
+/// left due for it. (Under Spin the database calls block, so the runners take turns.)
 pub async fn run(
-    conn: &dyn Connection,
+    db: &dyn Database,
     settings: &RenewalSettings,
     now: DateTime<Utc>,
 ) -> Result<RenewalSummary, ApiError> {
     let run_id = Uuid::new_v4();
+    let runners = (0..settings.runners).map(|_| async move {
+        let conn = db.connect().await?;
+        runner(conn.as_ref(), settings, run_id, now).await
+    });
+    let mut summary = RenewalSummary::default();
+    for result in join_all(runners).await {
+        let part = result?;
+        summary.renewed += part.renewed;
+        summary.resumed += part.resumed;
+        summary.in_grace += part.in_grace;
+        summary.suspended += part.suspended;
+        summary.expired += part.expired;
+        summary.cancelled += part.cancelled;
+        summary.failed += part.failed;
+    }
+    Ok(summary)
+}
+
+async fn runner(
+    conn: &dyn Connection,
+    settings: &RenewalSettings,
+    run_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<RenewalSummary, ApiError> {
     let mut summary = RenewalSummary::default();
     loop {
         let handled = conn
@@ -133,7 +162,7 @@ async fn skip_failed(
         &format!(
             "UPDATE subscriptions SET last_renewal_run = $2 WHERE id = (
                  SELECT s.id FROM subscriptions s WHERE {DUE}
-                 ORDER BY s.period_end, s.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                 ORDER BY s.period_end LIMIT 1 FOR UPDATE SKIP LOCKED)"
         ),
         params![now, run_id],
     )
@@ -151,14 +180,14 @@ async fn renew_next(
         .query(
             &format!(
                 "UPDATE subscriptions s SET last_renewal_run = $2
-                 FROM plans p, services sv
+                 FROM plans p, services sv, ledger_accounts a
                  WHERE s.id = (SELECT s.id FROM subscriptions s WHERE {DUE}
-                               ORDER BY s.period_end, s.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                   AND p.id = s.plan_id AND sv.id = s.service_id
+                               ORDER BY s.period_end LIMIT 1 FOR UPDATE SKIP LOCKED)
+                   AND p.id = s.plan_id AND sv.id = s.service_id AND a.user_id = s.user_id
                  RETURNING s.id, s.user_id, s.plan_id, s.status, p.price_monthly AS plan_price,
                            s.period_start, s.period_end, s.anchor_day, s.auto_renew,
                            s.cancel_at_period_end, s.grace_ends_at, s.suspended_at,
-                           sv.name AS service"
+                           sv.name AS service, a.balance"
             ),
             params![now, run_id],
         )
@@ -197,7 +226,8 @@ async fn renew_next(
 
     // Charge period by period until the subscription is paid up to now.
     let mut period = due.period;
-    let mut balance = ledger::wallet_balance(tx, due.user_id).await?;
+    // Read with the claim; a concurrent spend makes the charge below fail and the run retry.
+    let mut balance = due.balance;
     while period.end <= now && balance >= due.price {
         let next = period.next();
         if due.price > Rupiah::ZERO {

@@ -10,6 +10,8 @@ pub struct RenewalSettings {
     /// How many days ahead a low-credit warning goes out.
     pub low_credit_warning_days: i64,
     pub batch_size: i64,
+    /// Runners in one run, each on its own connection; SKIP LOCKED shares the work between them.
+    pub runners: usize,
     pub notification_webhook_url: Option<String>,
 }
 
@@ -20,6 +22,7 @@ impl RenewalSettings {
             suspension_retention_days: config.parsed_or("suspension_retention_days", 14).await?,
             low_credit_warning_days: config.parsed_or("low_credit_warning_days", 3).await?,
             batch_size: config.parsed_or("renewal_batch_size", 1_000).await?,
+            runners: config.parsed_or("renewal_runners", 4).await?,
             notification_webhook_url: config
                 .get("notification_webhook_url")
                 .await?
@@ -36,6 +39,9 @@ impl RenewalSettings {
                 "suspension_retention_days",
                 "must not be negative",
             ));
+        }
+        if !(1..=32).contains(&settings.runners) {
+            return Err(ConfigError::new("renewal_runners", "must be 1 to 32"));
         }
         if settings.batch_size < 1 {
             return Err(ConfigError::new("renewal_batch_size", "must be positive"));
