@@ -93,6 +93,57 @@ pub struct Transfer {
     pub allow_overdraft: bool,
 }
 
+impl Transfer {
+    /// A wallet pays the platform for a subscription (`reference`: its id).
+    pub fn charge(
+        key: String,
+        kind: TransferKind,
+        user_id: Uuid,
+        amount: Rupiah,
+        description: String,
+        reference: Uuid,
+    ) -> Self {
+        Self {
+            key,
+            kind,
+            from: Account::Wallet(user_id),
+            to: Account::System(SystemAccount::Revenue),
+            amount,
+            description,
+            reference: Some(reference.to_string()),
+            actor: None,
+            allow_overdraft: false,
+        }
+    }
+
+    /// The platform gives money back to a wallet for a subscription (`reference`: its id).
+    pub fn refund(
+        key: String,
+        user_id: Uuid,
+        amount: Rupiah,
+        description: String,
+        reference: Uuid,
+    ) -> Self {
+        Self {
+            key,
+            kind: TransferKind::Refund,
+            from: Account::System(SystemAccount::Refunds),
+            to: Account::Wallet(user_id),
+            amount,
+            description,
+            reference: Some(reference.to_string()),
+            actor: None,
+            allow_overdraft: false,
+        }
+    }
+
+    /// Who moved it, when that was someone other than the wallet's owner.
+    pub fn by(mut self, actor: Option<Uuid>) -> Self {
+        self.actor = actor;
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Posted {
     /// Posted now; the wallet balance after it, when a wallet took part.

@@ -180,13 +180,8 @@ impl Provisioner<'_> {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
-        let instance = self.owned(user_id, id).await?;
-        Self::operable(&instance, &["RUNNING"], "stop")?;
-        self.cluster
-            .scale(&instance, 0)
+        self.scale_between(user_id, id, ("RUNNING", "STOPPED"), 0, "stop", now)
             .await
-            .map_err(cluster_error)?;
-        self.move_status(id, "RUNNING", "STOPPED", now).await
     }
 
     pub async fn start(
@@ -195,13 +190,27 @@ impl Provisioner<'_> {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
+        self.scale_between(user_id, id, ("STOPPED", "RUNNING"), 1, "start", now)
+            .await
+    }
+
+    /// Scales the workload through the scale subresource, then records the new state.
+    async fn scale_between(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        (from, to): (&str, &str),
+        replicas: i32,
+        action: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
         let instance = self.owned(user_id, id).await?;
-        Self::operable(&instance, &["STOPPED"], "start")?;
+        Self::operable(&instance, &[from], action)?;
         self.cluster
-            .scale(&instance, 1)
+            .scale(&instance, replicas)
             .await
             .map_err(cluster_error)?;
-        self.move_status(id, "STOPPED", "RUNNING", now).await
+        self.move_status(id, from, to, now).await
     }
 
     /// A rolling restart: a new pod-template annotation, kept in the database so every later

@@ -11,12 +11,12 @@ use super::cluster::Cluster;
 use super::context::{self, Instance};
 use crate::http::ApiError;
 use crate::kube::{ClusterSettings, Kube, KubeError};
-use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::{BoxFuture, HttpClient};
-use crate::subscriptions::Resize;
+use crate::subscriptions::{end_now, Resize};
 
 pub struct Provisioner<'a> {
     pub conn: &'a dyn Connection,
@@ -332,16 +332,13 @@ pub async fn end_subscription_with_refund(
         row.get::<String>("status")?.as_str(),
         "ACTIVE" | "PENDING_UPGRADE" | "SUSPENDED"
     ) {
-        tx.execute(
-            "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-            params![row.get::<Uuid>("plan_id")?],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE subscriptions SET status = 'CANCELLED', auto_renew = false, ended_at = $2,
-                 updated_at = $2
-             WHERE id = $1",
-            params![subscription_id, now],
+        end_now(
+            tx,
+            subscription_id,
+            row.get("plan_id")?,
+            "CANCELLED",
+            now,
+            now,
         )
         .await?;
     }
@@ -357,17 +354,13 @@ pub async fn end_subscription_with_refund(
         .await?;
     let net = Rupiah::new(paid.first().map(|r| r.get::<i64>("net")).unwrap_or(Ok(0))?);
     if net > Rupiah::ZERO {
-        let refund = Transfer {
-            key: format!("{key_prefix}:{subscription_id}"),
-            kind: TransferKind::Refund,
-            from: Account::System(SystemAccount::Refunds),
-            to: Account::Wallet(user_id),
-            amount: net,
-            description: description.to_owned(),
-            reference: Some(subscription_id.to_string()),
-            actor: None,
-            allow_overdraft: false,
-        };
+        let refund = Transfer::refund(
+            format!("{key_prefix}:{subscription_id}"),
+            user_id,
+            net,
+            description.to_owned(),
+            subscription_id,
+        );
         ledger::post(tx, &refund, now)
             .await
             .map_err(ApiError::internal)?;

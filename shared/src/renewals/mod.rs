@@ -17,12 +17,13 @@ pub use settings::RenewalSettings;
 
 use crate::billing::Period;
 use crate::http::ApiError;
-use crate::ledger::{self, Account, LedgerError, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, LedgerError, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
 use crate::ports::db::{Connection, Database, Row};
 use crate::ports::BoxFuture;
+use crate::subscriptions::end_now;
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,13 +200,13 @@ async fn renew_next(
     let mut outcome = Outcome::default();
 
     if due.status == "ACTIVE" && due.ends {
-        end(tx, &due, "CANCELLED", due.period.end, now).await?;
+        end_now(tx, due.id, due.plan_id, "CANCELLED", due.period.end, now).await?;
         outcome.cancelled = true;
         return Ok(Some(outcome));
     }
     if let Some(suspended_at) = due.suspended_at {
         if now >= suspended_at + Duration::days(settings.suspension_retention_days) {
-            end(tx, &due, "EXPIRED", now, now).await?;
+            end_now(tx, due.id, due.plan_id, "EXPIRED", now, now).await?;
             notice(
                 tx,
                 &due,
@@ -231,21 +232,18 @@ async fn renew_next(
     while period.end <= now && balance >= due.price {
         let next = period.next();
         if due.price > Rupiah::ZERO {
-            let charge = Transfer {
-                key: format!("renewal:{}:{}", due.id, next.start.timestamp()),
-                kind: TransferKind::Renewal,
-                from: Account::Wallet(due.user_id),
-                to: Account::System(SystemAccount::Revenue),
-                amount: due.price,
-                description: format!(
+            let charge = Transfer::charge(
+                format!("renewal:{}:{}", due.id, next.start.timestamp()),
+                TransferKind::Renewal,
+                due.user_id,
+                due.price,
+                format!(
                     "{} renewal until {}",
                     due.service,
                     next.end.format("%Y-%m-%d")
                 ),
-                reference: Some(due.id.to_string()),
-                actor: None,
-                allow_overdraft: false,
-            };
+                due.id,
+            );
             ledger::post(tx, &charge, now).await.map_err(|e| match e {
                 LedgerError::Db(db) => db.into(),
                 other => ApiError::internal(other),
@@ -380,33 +378,6 @@ async fn notice(
             dedupe_key,
         },
         now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Ends a subscription: its slot freed, its instance marked for teardown.
-async fn end(
-    tx: &dyn Connection,
-    due: &Due,
-    status: &str,
-    ended_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    tx.execute(
-        "UPDATE subscriptions SET status = $2, auto_renew = false, ended_at = $3, updated_at = $4 WHERE id = $1",
-        params![due.id, status, ended_at, now],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-        params![due.plan_id],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE instances SET teardown_requested_at = coalesce(teardown_requested_at, $2), updated_at = $2
-         WHERE subscription_id = $1",
-        params![due.id, now],
     )
     .await?;
     Ok(())

@@ -2,11 +2,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{not_found, payment_error};
+use super::{end_now, not_found, payment_error};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::http::ApiError;
-use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
@@ -80,38 +80,25 @@ pub async fn cancel(
                 Rupiah::ZERO
             };
             if refund > Rupiah::ZERO {
-                let transfer = Transfer {
-                    key: format!("cancel:{subscription_id}"),
-                    kind: TransferKind::Refund,
-                    from: Account::System(SystemAccount::Refunds),
-                    to: Account::Wallet(user_id),
-                    amount: refund,
-                    description: "Cancelled: unused time refunded".into(),
-                    reference: Some(subscription_id.to_string()),
-                    actor: (by.user_id != user_id).then_some(by.user_id),
-                    allow_overdraft: false,
-                };
+                let transfer = Transfer::refund(
+                    format!("cancel:{subscription_id}"),
+                    user_id,
+                    refund,
+                    "Cancelled: unused time refunded".into(),
+                    subscription_id,
+                )
+                .by((by.user_id != user_id).then_some(by.user_id));
                 ledger::post(tx, &transfer, now)
                     .await
                     .map_err(payment_error)?;
             }
-            tx.execute(
-                "UPDATE subscriptions SET status = 'CANCELLED', auto_renew = false,
-                     ended_at = $2, updated_at = $2
-                 WHERE id = $1",
-                params![subscription_id, now],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-                params![row.get::<Uuid>("plan_id")?],
-            )
-            .await?;
-            tx.execute(
-                "UPDATE instances SET teardown_requested_at = coalesce(teardown_requested_at, $2),
-                     updated_at = $2
-                 WHERE subscription_id = $1",
-                params![subscription_id, now],
+            end_now(
+                tx,
+                subscription_id,
+                row.get("plan_id")?,
+                "CANCELLED",
+                now,
+                now,
             )
             .await?;
             Ok(answer("CANCELLED", now, refund))

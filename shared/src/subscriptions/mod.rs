@@ -14,10 +14,14 @@ pub use subdomain::InstanceName;
 pub use subscribe::{subscribe, SubscribeRequest};
 pub use upgrade::{resume_upgrades, upgrade, Resize, Upgrader};
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::http::ApiError;
 use crate::ledger::LedgerError;
+use crate::params;
+use crate::ports::db::{Connection, DbError};
 
 /// Subscriptions that hold a quota slot and count as the user's one subscription to a service.
 pub const LIVE: &str = "('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')";
@@ -40,6 +44,37 @@ fn payment_error(error: LedgerError) -> ApiError {
         LedgerError::Db(e) => e.into(),
         other => ApiError::internal(other),
     }
+}
+
+/// Ends a live subscription with `status` (CANCELLED, EXPIRED): auto-renew off, its quota slot
+/// freed, its instance marked for teardown.
+pub async fn end_now(
+    tx: &dyn Connection,
+    id: Uuid,
+    plan_id: Uuid,
+    status: &str,
+    ended_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE subscriptions SET status = $2, auto_renew = false, ended_at = $3, updated_at = $4
+         WHERE id = $1",
+        params![id, status, ended_at, now],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
+        params![plan_id],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE instances SET teardown_requested_at = coalesce(teardown_requested_at, $2),
+             updated_at = $2
+         WHERE subscription_id = $1",
+        params![id, now],
+    )
+    .await?;
+    Ok(())
 }
 
 fn quota_exceeded(plan: &str) -> ApiError {

@@ -6,7 +6,7 @@ use super::subdomain::{unique_subdomain, InstanceName};
 use super::{payment_error, quota_exceeded, LIVE};
 use crate::billing::Period;
 use crate::http::ApiError;
-use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
@@ -132,20 +132,17 @@ async fn open(
     }
 
     if offer.price > Rupiah::ZERO {
-        let charge = Transfer {
-            key: format!("subscribe:{subscription_id}"),
-            kind: TransferKind::Subscription,
-            from: Account::Wallet(user_id),
-            to: Account::System(SystemAccount::Revenue),
-            amount: offer.price,
-            description: format!(
+        let charge = Transfer::charge(
+            format!("subscribe:{subscription_id}"),
+            TransferKind::Subscription,
+            user_id,
+            offer.price,
+            format!(
                 "{} {} plan, first month",
                 offer.service_slug, offer.plan_name
             ),
-            reference: Some(subscription_id.to_string()),
-            actor: None,
-            allow_overdraft: false,
-        };
+            subscription_id,
+        );
         ledger::post(tx, &charge, now)
             .await
             .map_err(payment_error)?;

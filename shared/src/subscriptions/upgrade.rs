@@ -219,32 +219,25 @@ async fn begin(
         period.start.timestamp()
     );
     if share > Rupiah::ZERO {
-        let (kind, from, to, description) = if difference > 0 {
-            (
+        let transfer = if difference > 0 {
+            Transfer::charge(
+                transfer_key.clone(),
                 TransferKind::Upgrade,
-                Account::Wallet(user_id),
-                Account::System(SystemAccount::Revenue),
+                user_id,
+                share,
                 format!("Upgrade to {} for the rest of the period", new.name),
+                subscription_id,
             )
         } else {
-            (
-                TransferKind::Refund,
-                Account::System(SystemAccount::Refunds),
-                Account::Wallet(user_id),
+            Transfer::refund(
+                transfer_key.clone(),
+                user_id,
+                share,
                 format!("Change to {}: unused difference refunded", new.name),
+                subscription_id,
             )
-        };
-        let transfer = Transfer {
-            key: transfer_key.clone(),
-            kind,
-            from,
-            to,
-            amount: share,
-            description,
-            reference: Some(subscription_id.to_string()),
-            actor: (by.user_id != user_id).then_some(by.user_id),
-            allow_overdraft: false,
-        };
+        }
+        .by((by.user_id != user_id).then_some(by.user_id));
         ledger::post(tx, &transfer, now)
             .await
             .map_err(payment_error)?;
