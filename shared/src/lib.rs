@@ -2,6 +2,7 @@
 //! reaches the database, HTTP, configuration and time, and the HTTP pipeline every component
 //! runs requests through. Function crates are thin routes over this crate.
 
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod catalog;

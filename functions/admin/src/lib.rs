@@ -1,20 +1,124 @@
 //! The `admin` component: `/api/admin/*`, for administrators only.
 
 use serde_json::json;
-use spincat::auth::{self, users};
+use spincat::admin::{self, Adjustment};
+use spincat::auth::{self, users, Role};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::{views, ClusterSettings, Kube};
+use spincat::ledger;
+use spincat::ports::db::Connection;
 use spincat::provisioning::cluster_error;
+use spincat::subscriptions::{self, SubscriptionFilter};
+use uuid::Uuid;
 
 spincat::component!(route);
 
+/// Every admin route, for the role checks that must cover them all.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/admin/users"),
+    ("GET", "/api/admin/users/:id"),
+    ("PUT", "/api/admin/users/:id/role"),
+    ("PUT", "/api/admin/users/:id/active"),
+    ("POST", "/api/admin/users/:id/wallet/adjust"),
+    ("GET", "/api/admin/ledger/audit"),
+    ("GET", "/api/admin/audit"),
+    ("GET", "/api/admin/quota"),
+    ("GET", "/api/admin/quota/check"),
+    ("PUT", "/api/admin/plans/:id/quota"),
+    ("GET", "/api/admin/subscriptions"),
+    ("GET", "/api/admin/subscriptions/:id"),
+    ("POST", "/api/admin/subscriptions/:id/cancel"),
+    ("GET", "/api/admin/k8s/:kind"),
+    ("GET", "/api/admin/k8s/pods/:namespace/:name/logs"),
+];
+
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
-    auth::authenticate_admin(ctx).await?;
+    let admin = auth::authenticate_admin(ctx).await?;
+    let now = ctx.now;
     match (
         ctx.request.method.as_str(),
         ctx.request.segments().as_slice(),
     ) {
         ("GET", ["api", "admin", "users"]) => list_users(ctx).await,
+        ("GET", ["api", "admin", "users", id]) => {
+            let conn = ctx.db().await?;
+            let detail = admin::user_detail(conn.as_ref(), user_id(id)?).await?;
+            Ok(Reply::ok("User", detail))
+        }
+        ("PUT", ["api", "admin", "users", id, "role"]) => {
+            let mut fields = ctx.json()?;
+            let role = fields.required("role", |v| v.text()?.parse::<Role>());
+            let role = fields.finish(|| role)?;
+            let conn = ctx.db().await?;
+            let changed =
+                admin::set_role(conn.as_ref(), admin.user_id, user_id(id)?, role, now).await?;
+            Ok(Reply::ok("Role changed", changed))
+        }
+        ("PUT", ["api", "admin", "users", id, "active"]) => {
+            let mut fields = ctx.json()?;
+            let active = fields.required("active", |v| v.boolean());
+            let active = fields.finish(|| active)?;
+            let conn = ctx.db().await?;
+            let changed =
+                admin::set_active(conn.as_ref(), admin.user_id, user_id(id)?, active, now).await?;
+            Ok(Reply::ok("Account updated", changed))
+        }
+        ("POST", ["api", "admin", "users", id, "wallet", "adjust"]) => {
+            adjust_wallet(ctx, admin.user_id, user_id(id)?).await
+        }
+        ("GET", ["api", "admin", "ledger", "audit"]) => {
+            let conn = ctx.db().await?;
+            let report = ledger::check(conn.as_ref()).await?;
+            Ok(Reply::ok(
+                "Ledger audit",
+                json!({ "sound": report.is_sound(), "report": report }),
+            ))
+        }
+        ("GET", ["api", "admin", "audit"]) => audit_log(ctx).await,
+        ("GET", ["api", "admin", "quota"]) => {
+            let conn = ctx.db().await?;
+            let plans = admin::quota_view(conn.as_ref()).await?;
+            Ok(Reply::ok("Quota", json!({ "plans": plans })))
+        }
+        ("GET", ["api", "admin", "quota", "check"]) => {
+            let conn = ctx.db().await?;
+            Ok(Reply::ok(
+                "Quota check",
+                admin::check_quota(conn.as_ref()).await?,
+            ))
+        }
+        ("PUT", ["api", "admin", "plans", id, "quota"]) => {
+            let mut fields = ctx.json()?;
+            let total = fields.required("total", |v| match v.integer()? {
+                n @ 0..=1_000_000 => Ok(n as i32),
+                _ => Err("must be between 0 and 1000000".into()),
+            });
+            let total = fields.finish(|| total)?;
+            let plan = Uuid::parse_str(id)
+                .map_err(|_| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+            let conn = ctx.db().await?;
+            let changed =
+                admin::adjust_quota(conn.as_ref(), admin.user_id, plan, total, now).await?;
+            Ok(Reply::ok("Quota changed", changed))
+        }
+        ("GET", ["api", "admin", "subscriptions"]) => list_subscriptions(ctx).await,
+        ("GET", ["api", "admin", "subscriptions", id]) => {
+            let id = subscription_id(id)?;
+            let conn = ctx.db().await?;
+            let owner = subscription_owner(conn.as_ref(), id).await?;
+            let detail = subscriptions::detail(conn.as_ref(), owner, id).await?;
+            Ok(Reply::ok("Subscription", detail))
+        }
+        ("POST", ["api", "admin", "subscriptions", id, "cancel"]) => {
+            let mut fields = ctx.json()?;
+            let refund = fields.optional("refund", |v| v.boolean()).unwrap_or(true);
+            fields.finish(|| Some(()))?;
+            let conn = ctx.db().await?;
+            let id = subscription_id(id)?;
+            let cancelled =
+                subscriptions::cancel(conn.as_ref(), admin, id, true, refund, now).await?;
+            Ok(Reply::ok("Subscription cancelled", cancelled))
+        }
         ("GET", ["api", "admin", "k8s", "pods", namespace, name, "logs"]) => {
             pod_logs(ctx, namespace, name).await
         }
@@ -24,6 +128,18 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             &ctx.request.path,
         )),
     }
+}
+
+async fn audit_log(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let action = query.optional("action", |v| Ok(v.text()?.to_owned()));
+    let target = query.optional("targetId", |v| Ok(v.text()?.to_owned()));
+    let paging = Paging::from_query(&mut query);
+    query.finish(|| Some(()))?;
+    let conn = ctx.db().await?;
+    let page =
+        admin::audit_log(conn.as_ref(), action.as_deref(), target.as_deref(), paging).await?;
+    Ok(Reply::ok("Audit log", page.to_json()))
 }
 
 async fn list_users(ctx: &Ctx) -> Result<Reply, ApiError> {
@@ -74,4 +190,77 @@ async fn pod_logs(ctx: &Ctx, namespace: &str, name: &str) -> Result<Reply, ApiEr
         "Pod logs",
         json!({ "lines": text.lines().collect::<Vec<_>>() }),
     ))
+}
+
+fn user_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found("USER_NOT_FOUND", "No such user"))
+}
+
+fn subscription_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id)
+        .map_err(|_| ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription"))
+}
+
+async fn subscription_owner(conn: &dyn Connection, id: Uuid) -> Result<Uuid, ApiError> {
+    let rows = conn
+        .query(
+            "SELECT user_id FROM subscriptions WHERE id = $1",
+            spincat::params![id],
+        )
+        .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription"))?;
+    Ok(row.get("user_id")?)
+}
+
+async fn adjust_wallet(ctx: &Ctx, actor: Uuid, user: Uuid) -> Result<Reply, ApiError> {
+    let mut fields = ctx.json()?;
+    let amount = fields.required("amount", |v| match v.integer()? {
+        0 => Err("must not be zero".into()),
+        n if n.abs() > 1_000_000_000 => Err("must be at most 1000000000 either way".into()),
+        n => Ok(n),
+    });
+    let reason = fields.required("reason", |v| {
+        let reason = v.text()?.trim();
+        match reason.chars().count() {
+            3..=500 => Ok(reason.to_owned()),
+            _ => Err("must say why, in 3 to 500 characters".into()),
+        }
+    });
+    let idempotency_key = ctx.idempotency_key()?;
+    let adjustment = fields.finish(|| {
+        Some(Adjustment {
+            amount: amount?,
+            reason: reason?,
+            idempotency_key,
+        })
+    })?;
+    let conn = ctx.db().await?;
+    let result = admin::adjust_wallet(conn.as_ref(), actor, user, adjustment, ctx.now).await?;
+    Ok(Reply::ok("Wallet adjusted", result))
+}
+
+async fn list_subscriptions(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let status = query.optional("status", |v| Ok(v.text()?.trim().to_ascii_uppercase()));
+    let service = query.optional("service", |v| Ok(v.text()?.trim().to_lowercase()));
+    let plan_id = query.optional("planId", |v| {
+        Uuid::parse_str(v.text()?).map_err(|_| "must be an id".into())
+    });
+    let user_id = query.optional("userId", |v| {
+        Uuid::parse_str(v.text()?).map_err(|_| "must be an id".into())
+    });
+    let paging = Paging::from_query(&mut query);
+    let filter = query.finish(|| {
+        Some(SubscriptionFilter {
+            user_id,
+            status,
+            service,
+            plan_id,
+        })
+    })?;
+    let conn = ctx.db().await?;
+    let page = subscriptions::list(conn.as_ref(), &filter, paging).await?;
+    Ok(Reply::ok("Subscriptions", page.to_json()))
 }

@@ -6,7 +6,7 @@ use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::ClusterSettings;
 use spincat::ports::db::Connection;
 use spincat::provisioning::Provisioner;
-use spincat::subscriptions::{self, InstanceName, SubscribeRequest, Upgrader};
+use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionFilter, Upgrader};
 use uuid::Uuid;
 
 spincat::component!(route);
@@ -92,8 +92,12 @@ async fn list(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&mut query);
     query.finish(|| Some(()))?;
     let conn = ctx.db().await?;
-    let page =
-        subscriptions::list(conn.as_ref(), principal.user_id, status.as_deref(), paging).await?;
+    let filter = SubscriptionFilter {
+        user_id: Some(principal.user_id),
+        status,
+        ..Default::default()
+    };
+    let page = subscriptions::list(conn.as_ref(), &filter, paging).await?;
     Ok(Reply::ok("Your subscriptions", page.to_json()))
 }
 
@@ -128,7 +132,8 @@ async fn cancel(ctx: &Ctx, principal: Principal, id: &str) -> Result<Reply, ApiE
         .unwrap_or(false);
     query.finish(|| Some(()))?;
     let conn = ctx.db().await?;
-    let result = subscriptions::cancel(conn.as_ref(), principal, id, immediate, ctx.now).await?;
+    let result =
+        subscriptions::cancel(conn.as_ref(), principal, id, immediate, true, ctx.now).await?;
     Ok(Reply::ok("Subscription cancelled", result))
 }
 

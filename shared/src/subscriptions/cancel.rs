@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{end_now, not_found, payment_error};
+use crate::admin::{record, Change};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::http::ApiError;
@@ -15,12 +16,14 @@ use crate::ports::BoxFuture;
 /// Cancels a subscription. By default at the end of the paid period (auto-renew off; usable until
 /// then). `immediate` ends it now: the unused part of the period is refunded pro rata through the
 /// ledger, the quota slot is freed and the instance is marked for teardown. Cancelling what is
-/// already cancelled changes nothing.
+/// already cancelled changes nothing. An administrator may end someone's subscription without
+/// the refund (`refund_unused` false); that change is written to the audit log.
 pub async fn cancel(
     conn: &dyn Connection,
     by: Principal,
     subscription_id: Uuid,
     immediate: bool,
+    refund_unused: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
@@ -74,7 +77,7 @@ pub async fn cancel(
 
             let user_id: Uuid = row.get("user_id")?;
             // A suspended subscription has not paid for the current period: nothing to refund.
-            let refund = if status == "ACTIVE" {
+            let refund = if status == "ACTIVE" && refund_unused {
                 prorate(Rupiah::new(row.get("price_monthly")?), &period, now)
             } else {
                 Rupiah::ZERO
@@ -101,6 +104,17 @@ pub async fn cancel(
                 now,
             )
             .await?;
+            if by.user_id != user_id {
+                let change = Change {
+                    actor: by.user_id,
+                    action: "subscription.cancel",
+                    target_type: "subscription",
+                    target_id: subscription_id.to_string(),
+                    before: Some(json!({ "status": status })),
+                    after: Some(json!({ "status": "CANCELLED", "refunded": refund })),
+                };
+                record(tx, change, now).await?;
+            }
             Ok(answer("CANCELLED", now, refund))
         })
     })

@@ -59,32 +59,62 @@ fn summary(row: Row<'_>) -> Result<Value, DbError> {
     }))
 }
 
-/// A user's subscriptions, newest first, optionally of one status.
+/// Which subscriptions to list: one user's (their own list) or anyone's (operators).
+#[derive(Debug, Default)]
+pub struct SubscriptionFilter {
+    pub user_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub service: Option<String>,
+    pub plan_id: Option<Uuid>,
+}
+
+/// Subscriptions matching every given criterion, newest first.
 pub async fn list(
     conn: &dyn Connection,
-    user_id: Uuid,
-    status: Option<&str>,
+    filter: &SubscriptionFilter,
     paging: Paging,
 ) -> Result<Page<Value>, DbError> {
-    let condition = "s.user_id = $1 AND ($2::text IS NULL OR s.status = $2)";
+    let condition = "($1::uuid IS NULL OR s.user_id = $1) AND ($2::text IS NULL OR s.status = $2)
+         AND ($3::text IS NULL OR sv.slug = $3) AND ($4::uuid IS NULL OR s.plan_id = $4)";
+    let values = || {
+        params![
+            filter.user_id,
+            filter.status.clone(),
+            filter.service.clone(),
+            filter.plan_id
+        ]
+        .to_vec()
+    };
     let total = conn
         .query(
-            &format!("SELECT count(*) AS total FROM subscriptions s WHERE {condition}"),
-            params![user_id, status],
+            &format!(
+                "SELECT count(*) AS total FROM subscriptions s
+                 JOIN services sv ON sv.id = s.service_id WHERE {condition}"
+            ),
+            &values(),
         )
         .await?;
     let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
+    let mut page_params = values();
+    page_params.extend([paging.limit.into(), paging.offset().into()]);
     let rows = conn
         .query(
             &format!(
-                "SELECT {SUMMARY} FROM {FROM} WHERE {condition}
-                 ORDER BY s.created_at DESC, s.id LIMIT $3 OFFSET $4"
+                "SELECT {SUMMARY}, s.user_id FROM {FROM} WHERE {condition}
+                 ORDER BY s.created_at DESC, s.id LIMIT $5 OFFSET $6"
             ),
-            params![user_id, status, paging.limit, paging.offset()],
+            &page_params,
         )
         .await?;
     Ok(Page {
-        items: rows.iter().map(summary).collect::<Result<_, _>>()?,
+        items: rows
+            .iter()
+            .map(|row| {
+                let mut item = summary(row)?;
+                item["userId"] = serde_json::json!(row.get::<Uuid>("user_id")?);
+                Ok(item)
+            })
+            .collect::<Result<_, DbError>>()?,
         total,
         paging,
     })

@@ -1,0 +1,10 @@
+//! What operators do: manage users and their wallets, watch quotas and subscriptions. Every
+//! change is written to the audit log in the same transaction as the change itself.
+
+mod audit;
+mod quota;
+mod users;
+
+pub use audit::{list as audit_log, record, Change};
+pub use quota::{adjust_quota, check_quota, quota_view};
+pub use users::{adjust_wallet, set_active, set_role, user_detail, Adjustment};
