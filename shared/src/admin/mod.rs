@@ -2,6 +2,7 @@
 //! change is written to the audit log in the same transaction as the change itself.
 
 mod audit;
+pub mod catalog;
 mod quota;
 mod users;
 

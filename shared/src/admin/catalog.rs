@@ -1,0 +1,343 @@
+//! Catalog administration: categories, services (with their deployment templates) and plans.
+//! Deletes are soft; nothing live subscriptions use can be deleted or deactivated.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::audit::{record, Change};
+use crate::catalog::{DeploymentTemplate, PlanTier};
+use crate::http::{ApiError, FieldError};
+use crate::money::Rupiah;
+use crate::params;
+use crate::ports::db::{Connection, DbError};
+use crate::ports::BoxFuture;
+
+/// A catalog object administrators write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Category,
+    Service,
+    Plan,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Category => "categories",
+            Kind::Service => "services",
+            Kind::Plan => "plans",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Category => "category",
+            Kind::Service => "service",
+            Kind::Plan => "plan",
+        }
+    }
+
+    /// Live subscriptions that depend on an object of this kind.
+    fn live_subscriptions(self) -> &'static str {
+        match self {
+            Kind::Category => "SELECT count(*) AS n FROM subscriptions s JOIN services sv ON sv.id = s.service_id
+                 WHERE sv.category_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
+            Kind::Service => "SELECT count(*) AS n FROM subscriptions s
+                 WHERE s.service_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
+            Kind::Plan => "SELECT count(*) AS n FROM subscriptions s
+                 WHERE s.plan_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
+        }
+    }
+}
+
+/// A slug: lower-case letters and digits in dash-separated words, at most 60 characters.
+pub fn slug(text: &str) -> Result<String, String> {
+    let slug = text.trim();
+    let valid = (1..=60).contains(&slug.len())
+        && slug.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+    if valid {
+        Ok(slug.to_owned())
+    } else {
+        Err("must be lower-case words of letters and digits joined by dashes".into())
+    }
+}
+
+/// A deployment template that will deploy: it parses, and every field makes sense.
+pub fn template(value: &Value) -> Result<DeploymentTemplate, ApiError> {
+    let template: DeploymentTemplate = serde_json::from_value(value.clone())
+        .map_err(|e| ApiError::field("template", format!("is not a deployment template: {e}")))?;
+    let problems = template.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::validation(
+            problems
+                .into_iter()
+                .map(|(field, message)| FieldError {
+                    field: format!("template.{field}"),
+                    message,
+                })
+                .collect(),
+        ));
+    }
+    Ok(template)
+}
+
+fn conflict_on_slug(error: DbError, kind: Kind) -> ApiError {
+    if error.is_unique_violation() {
+        ApiError::conflict(
+            "SLUG_TAKEN",
+            format!("Another {} already uses this slug or name", kind.name()),
+        )
+        .with_details(json!({ "field": "slug" }))
+    } else {
+        error.into()
+    }
+}
+
+async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, ApiError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT to_jsonb(t) AS row FROM {} t WHERE id = $1 AND deleted_at IS NULL",
+                kind.table()
+            ),
+            params![id],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(|| {
+        ApiError::not_found(
+            match kind {
+                Kind::Category => "CATEGORY_NOT_FOUND",
+                Kind::Service => "SERVICE_NOT_FOUND",
+                Kind::Plan => "PLAN_NOT_FOUND",
+            },
+            format!("No such {}", kind.name()),
+        )
+    })?;
+    Ok(row.get("row")?)
+}
+
+async fn refuse_if_in_use(
+    tx: &dyn Connection,
+    kind: Kind,
+    id: Uuid,
+    action: &str,
+) -> Result<(), ApiError> {
+    let rows = tx.query(kind.live_subscriptions(), params![id]).await?;
+    let live: i64 = rows.first().map(|r| r.get("n")).unwrap_or(Ok(0))?;
+    if live > 0 {
+        return Err(ApiError::conflict(
+            "IN_USE",
+            format!(
+                "{live} live subscription(s) use this {}: it cannot be {action}",
+                kind.name()
+            ),
+        )
+        .with_details(json!({ "liveSubscriptions": live })));
+    }
+    Ok(())
+}
+
+/// One object as stored.
+pub async fn read(conn: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, ApiError> {
+    snapshot(conn, kind, id).await
+}
+
+/// Every object of a kind that is not deleted, active or not.
+pub async fn list(conn: &dyn Connection, kind: Kind) -> Result<Vec<Value>, DbError> {
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT to_jsonb(t) AS row FROM {} t WHERE deleted_at IS NULL ORDER BY sort_order, name",
+                kind.table()
+            ),
+            &[],
+        )
+        .await?;
+    rows.iter().map(|r| r.get("row")).collect()
+}
+
+/// Column values to write, in the order of the statement's parameters `$3...`.
+pub struct Write {
+    pub columns: Vec<(&'static str, crate::ports::db::Param)>,
+}
+
+/// Inserts an object of `kind`. Returns it as stored.
+pub async fn create(
+    conn: &dyn Connection,
+    actor: Uuid,
+    kind: Kind,
+    write: Write,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
+        Box::pin(async move {
+            let id = Uuid::new_v4();
+            let names: Vec<&str> = write.columns.iter().map(|(c, _)| *c).collect();
+            let placeholders: Vec<String> =
+                (0..names.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO {} (id, created_at, updated_at, {}) VALUES ($1, $2, $2, {})",
+                kind.table(),
+                names.join(", "),
+                placeholders.join(", ")
+            );
+            let mut params: Vec<crate::ports::db::Param> = vec![id.into(), now.into()];
+            params.extend(write.columns.iter().map(|(_, v)| v.clone()));
+            tx.execute(&sql, &params)
+                .await
+                .map_err(|e| conflict_on_slug(e, kind))?;
+            let after = snapshot(tx, kind, id).await?;
+            record(
+                tx,
+                Change {
+                    actor,
+                    action: match kind {
+                        Kind::Category => "category.create",
+                        Kind::Service => "service.create",
+                        Kind::Plan => "plan.create",
+                    },
+                    target_type: kind.name(),
+                    target_id: id.to_string(),
+                    before: None,
+                    after: Some(after.clone()),
+                },
+                now,
+            )
+            .await?;
+            Ok(after)
+        })
+    })
+    .await
+}
+
+/// Updates the given columns of an object. Deactivating something live subscriptions use is
+/// refused. A plan's new price applies from each subscription's next period: renewals charge the
+/// plan's price when a period begins, and the current period keeps what was paid.
+pub async fn update(
+    conn: &dyn Connection,
+    actor: Uuid,
+    kind: Kind,
+    id: Uuid,
+    write: Write,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
+        Box::pin(async move {
+            tx.query(
+                &format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", kind.table()),
+                params![id],
+            )
+            .await?;
+            let before = snapshot(tx, kind, id).await?;
+            let deactivating = write
+                .columns
+                .iter()
+                .any(|(c, v)| *c == "is_active" && *v == crate::ports::db::Param::Bool(false));
+            if deactivating && before["is_active"] == json!(true) {
+                refuse_if_in_use(tx, kind, id, "deactivated").await?;
+            }
+            if !write.columns.is_empty() {
+                let sets: Vec<String> = write
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, _))| format!("{c} = ${}", i + 3))
+                    .collect();
+                let sql = format!(
+                    "UPDATE {} SET updated_at = $2, {} WHERE id = $1",
+                    kind.table(),
+                    sets.join(", ")
+                );
+                let mut params: Vec<crate::ports::db::Param> = vec![id.into(), now.into()];
+                params.extend(write.columns.iter().map(|(_, v)| v.clone()));
+                tx.execute(&sql, &params)
+                    .await
+                    .map_err(|e| match e.sqlstate() {
+                        Some("23514") => ApiError::unprocessable(
+                            "INVALID_CHANGE",
+                            format!("The change breaks a rule of the {}: {e}", kind.name()),
+                        ),
+                        _ => conflict_on_slug(e, kind),
+                    })?;
+            }
+            let after = snapshot(tx, kind, id).await?;
+            record(
+                tx,
+                Change {
+                    actor,
+                    action: match kind {
+                        Kind::Category => "category.update",
+                        Kind::Service => "service.update",
+                        Kind::Plan => "plan.update",
+                    },
+                    target_type: kind.name(),
+                    target_id: id.to_string(),
+                    before: Some(before),
+                    after: Some(after.clone()),
+                },
+                now,
+            )
+            .await?;
+            Ok(after)
+        })
+    })
+    .await
+}
+
+/// Soft-deletes an object nothing live uses.
+pub async fn delete(
+    conn: &dyn Connection,
+    actor: Uuid,
+    kind: Kind,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
+        Box::pin(async move {
+            tx.query(&format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", kind.table()), params![id]).await?;
+            let before = snapshot(tx, kind, id).await?;
+            refuse_if_in_use(tx, kind, id, "deleted").await?;
+            tx.execute(
+                &format!("UPDATE {} SET deleted_at = $2, is_active = false, updated_at = $2 WHERE id = $1", kind.table()),
+                params![id, now],
+            )
+            .await?;
+            record(tx, Change {
+                actor,
+                action: match kind {
+                    Kind::Category => "category.delete",
+                    Kind::Service => "service.delete",
+                    Kind::Plan => "plan.delete",
+                },
+                target_type: kind.name(),
+                target_id: id.to_string(),
+                before: Some(before),
+                after: None,
+            }, now)
+            .await?;
+            Ok(json!({ "id": id, "deleted": true }))
+        })
+    })
+    .await
+}
+
+/// Parsers for the fields of catalog writes.
+pub fn tier(text: &str) -> Result<String, String> {
+    text.trim()
+        .to_ascii_uppercase()
+        .parse::<PlanTier>()
+        .map(|t| t.as_str().to_owned())
+}
+
+pub fn price(amount: i64) -> Result<Rupiah, String> {
+    if (0..=1_000_000_000).contains(&amount) {
+        Ok(Rupiah::new(amount))
+    } else {
+        Err("must be between 0 and 1000000000 rupiah".into())
+    }
+}
