@@ -301,6 +301,8 @@ async fn a_tcp_database_gets_a_service_of_the_configured_type_and_credentials_fr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_that_never_becomes_available_is_rolled_back_and_refunded() {
     let app = TestApp::spawn().await;
+    // Stopped, so the second of margin below does not depend on how busy the machine is.
+    app.clock.set(app.clock_now());
     app.kube.set_rollout_delay(None);
     let user = app.register("citra@example.com").await;
     app.fund(&user, 100_000).await;
