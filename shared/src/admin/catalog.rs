@@ -121,6 +121,16 @@ async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, Ap
     Ok(row.get("row")?)
 }
 
+/// The object as stored, locked until the transaction ends.
+async fn locked_snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, ApiError> {
+    tx.query(
+        &format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", kind.table()),
+        params![id],
+    )
+    .await?;
+    snapshot(tx, kind, id).await
+}
+
 async fn refuse_if_in_use(
     tx: &dyn Connection,
     kind: Kind,
@@ -196,11 +206,7 @@ pub async fn create(
                 tx,
                 Change {
                     actor,
-                    action: match kind {
-                        Kind::Category => "category.create",
-                        Kind::Service => "service.create",
-                        Kind::Plan => "plan.create",
-                    },
+                    action: &format!("{}.create", kind.name()),
                     target_type: kind.name(),
                     target_id: id.to_string(),
                     before: None,
@@ -228,12 +234,7 @@ pub async fn update(
 ) -> Result<Value, ApiError> {
     conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
         Box::pin(async move {
-            tx.query(
-                &format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", kind.table()),
-                params![id],
-            )
-            .await?;
-            let before = snapshot(tx, kind, id).await?;
+            let before = locked_snapshot(tx, kind, id).await?;
             let deactivating = write
                 .columns
                 .iter()
@@ -270,11 +271,7 @@ pub async fn update(
                 tx,
                 Change {
                     actor,
-                    action: match kind {
-                        Kind::Category => "category.update",
-                        Kind::Service => "service.update",
-                        Kind::Plan => "plan.update",
-                    },
+                    action: &format!("{}.update", kind.name()),
                     target_type: kind.name(),
                     target_id: id.to_string(),
                     before: Some(before),
@@ -299,8 +296,7 @@ pub async fn delete(
 ) -> Result<Value, ApiError> {
     conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
         Box::pin(async move {
-            tx.query(&format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", kind.table()), params![id]).await?;
-            let before = snapshot(tx, kind, id).await?;
+            let before = locked_snapshot(tx, kind, id).await?;
             refuse_if_in_use(tx, kind, id, "deleted").await?;
             tx.execute(
                 &format!("UPDATE {} SET deleted_at = $2, is_active = false, updated_at = $2 WHERE id = $1", kind.table()),
@@ -309,11 +305,7 @@ pub async fn delete(
             .await?;
             record(tx, Change {
                 actor,
-                action: match kind {
-                    Kind::Category => "category.delete",
-                    Kind::Service => "service.delete",
-                    Kind::Plan => "plan.delete",
-                },
+                action: &format!("{}.delete", kind.name()),
                 target_type: kind.name(),
                 target_id: id.to_string(),
                 before: Some(before),
