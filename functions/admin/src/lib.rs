@@ -1,6 +1,7 @@
 //! The `admin` component: `/api/admin/*`, for administrators only.
 
 use serde_json::json;
+use spincat::admin::analytics::{self, Range};
 use spincat::admin::catalog::{self, Kind, Write};
 use spincat::admin::{self, Adjustment};
 use spincat::auth::{self, users, Role};
@@ -36,6 +37,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/admin/catalog/:kind/:id"),
     ("PUT", "/api/admin/catalog/:kind/:id"),
     ("DELETE", "/api/admin/catalog/:kind/:id"),
+    ("GET", "/api/admin/analytics/revenue"),
+    ("GET", "/api/admin/analytics/quota"),
+    ("GET", "/api/admin/analytics/subscriptions"),
+    ("GET", "/api/admin/analytics/users"),
     ("GET", "/api/admin/k8s/:kind"),
     ("GET", "/api/admin/k8s/pods/:namespace/:name/logs"),
 ];
@@ -166,6 +171,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
                 catalog::delete(conn.as_ref(), admin.user_id, kind, id, now).await?,
             ))
         }
+        ("GET", ["api", "admin", "analytics", report]) => analytics(ctx, report).await,
         ("GET", ["api", "admin", "k8s", "pods", namespace, name, "logs"]) => {
             pod_logs(ctx, namespace, name).await
         }
@@ -497,4 +503,53 @@ fn catalog_write(ctx: &Ctx, kind: Kind, creating: bool) -> Result<Write, ApiErro
         }
     }
     fields.finish(|| Some(Write { columns }))
+}
+
+/// `from` and `to` are inclusive Asia/Jakarta days (default: the last 30 days up to today).
+async fn analytics(ctx: &Ctx, report: &str) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let date = |v: Input<'_>| {
+        chrono::NaiveDate::parse_from_str(v.text()?.trim(), "%Y-%m-%d")
+            .map_err(|_| "must be a date YYYY-MM-DD".to_owned())
+    };
+    let today = (ctx.now + chrono::Duration::hours(7)).date_naive();
+    let from = query
+        .optional("from", date)
+        .unwrap_or(today - chrono::Duration::days(29));
+    let to = query.optional("to", date).unwrap_or(today);
+    if from > to {
+        query.reject("to", "must not be before from");
+    }
+    let granularity = query
+        .optional("granularity", |v| match v.text()?.trim() {
+            "day" => Ok("day"),
+            "week" => Ok("week"),
+            "month" => Ok("month"),
+            _ => Err("must be day, week or month".to_owned()),
+        })
+        .unwrap_or("day");
+    let range = query.finish(|| {
+        Some(Range {
+            from,
+            to,
+            granularity,
+        })
+    })?;
+    let conn = ctx.db().await?;
+    let data = match report {
+        "revenue" => analytics::revenue(conn.as_ref(), &range).await?,
+        "quota" => analytics::quota(conn.as_ref()).await?,
+        "subscriptions" => analytics::subscriptions(conn.as_ref(), &range).await?,
+        "users" => analytics::users(conn.as_ref(), &range).await?,
+        _ => {
+            return Err(ApiError::route_not_found(
+                &ctx.request.method,
+                &ctx.request.path,
+            ))
+        }
+    };
+    Ok(Reply::ok(
+        "Analytics",
+        json!({ "from": range.from, "to": range.to, "report": data }),
+    ))
 }

@@ -1,6 +1,7 @@
 //! What operators do: manage users and their wallets, watch quotas and subscriptions. Every
 //! change is written to the audit log in the same transaction as the change itself.
 
+pub mod analytics;
 mod audit;
 pub mod catalog;
 mod quota;
