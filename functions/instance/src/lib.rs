@@ -77,14 +77,7 @@ async fn list(
     principal: Principal,
 ) -> Result<Reply, ApiError> {
     let mut query = ctx.query();
-    let status = query.optional("status", |v| {
-        let status = v.text()?.trim().to_ascii_uppercase();
-        if STATUSES.contains(&status.as_str()) {
-            Ok(status)
-        } else {
-            Err(format!("must be one of {}", STATUSES.join(", ")))
-        }
-    });
+    let status = query.optional("status", |v| v.one_of(&STATUSES));
     let service = query.optional("service", |v| Ok(v.text()?.trim().to_lowercase()));
     let paging = Paging::from_query(&mut query);
     let filter = query.finish(|| {

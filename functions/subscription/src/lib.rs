@@ -81,14 +81,7 @@ async fn subscribe(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
 
 async fn list(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
     let mut query = ctx.query();
-    let status = query.optional("status", |v| {
-        let status = v.text()?.trim().to_ascii_uppercase();
-        if STATUSES.contains(&status.as_str()) {
-            Ok(status)
-        } else {
-            Err(format!("must be one of {}", STATUSES.join(", ")))
-        }
-    });
+    let status = query.optional("status", |v| v.one_of(&STATUSES));
     let paging = Paging::from_query(&mut query);
     query.finish(|| Some(()))?;
     let conn = ctx.db().await?;

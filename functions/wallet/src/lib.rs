@@ -67,8 +67,8 @@ async fn top_up(ctx: &Ctx) -> Result<Reply, ApiError> {
 async fn transactions(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;
     let mut query = ctx.query();
-    let kind = query.optional("type", |v| one_of(v.text()?, &TRANSACTION_TYPES));
-    let status = query.optional("status", |v| one_of(v.text()?, &TRANSACTION_STATUSES));
+    let kind = query.optional("type", |v| v.one_of(&TRANSACTION_TYPES));
+    let status = query.optional("status", |v| v.one_of(&TRANSACTION_STATUSES));
     let from = query.optional("from", |v| date(v.text()?));
     let to = query.optional("to", |v| date(v.text()?));
     if let (Some(from), Some(to)) = (from, to) {
@@ -89,15 +89,6 @@ async fn transactions(ctx: &Ctx) -> Result<Reply, ApiError> {
     let conn = ctx.db().await?;
     let page = wallet::transactions(conn.as_ref(), principal.user_id, &filter).await?;
     Ok(Reply::ok("Your transactions", page.to_json()))
-}
-
-fn one_of(value: &str, allowed: &[&str]) -> Result<String, String> {
-    let upper = value.trim().to_ascii_uppercase();
-    if allowed.contains(&upper.as_str()) {
-        Ok(upper)
-    } else {
-        Err(format!("must be one of {}", allowed.join(", ")))
-    }
 }
 
 fn date(value: &str) -> Result<NaiveDate, String> {

@@ -43,6 +43,16 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// One of a fixed set of upper-case words (a status, a type), in any case.
+    pub fn one_of(&self, allowed: &[&str]) -> Result<String, String> {
+        let word = self.text()?.trim().to_ascii_uppercase();
+        if allowed.contains(&word.as_str()) {
+            Ok(word)
+        } else {
+            Err(format!("must be one of {}", allowed.join(", ")))
+        }
+    }
+
     pub fn json(&self) -> &'a Value {
         self.value
     }
