@@ -36,6 +36,18 @@ impl LocalPostgres {
         let data = dir.join("data");
         let socket = dir.join("socket");
         std::fs::create_dir_all(&socket)?;
+        let port_file = dir.join("port");
+        let running = postgres_command(&bin.join("pg_ctl"))
+            .arg("status")
+            .arg("-D")
+            .arg(&data)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if running {
+            let port = std::fs::read_to_string(&port_file)?.trim().parse()?;
+            return Ok(Self { data, bin, port });
+        }
+        // Only while it is stopped: a running cluster creates and deletes files as it goes.
         if as_root() {
             run(Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -55,17 +67,6 @@ impl LocalPostgres {
                     "--no-instructions",
                 ]))
             .context("initdb")?;
-        }
-        let port_file = dir.join("port");
-        let running = postgres_command(&bin.join("pg_ctl"))
-            .arg("status")
-            .arg("-D")
-            .arg(&data)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if running {
-            let port = std::fs::read_to_string(&port_file)?.trim().parse()?;
-            return Ok(Self { data, bin, port });
         }
         let port = free_port()?;
         std::fs::write(&port_file, port.to_string())?;
