@@ -131,15 +131,20 @@ impl Host {
     }
 }
 
-/// Reads at most `cap` bytes of a body: enough for the pipeline to see that it is too large,
-/// without buffering whatever a client chooses to send.
+/// Keeps at most `cap` bytes of a body: enough for the pipeline to see that it is too large,
+/// without buffering whatever a client chooses to send. The rest is read and dropped, up to
+/// `DRAIN_LIMIT`, because answering 413 and closing on unread data makes the kernel reset the
+/// connection, and the client then loses the answer.
 async fn read_capped(mut body: axum::body::Body, cap: usize) -> Vec<u8> {
+    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
     let mut bytes = Vec::new();
+    let mut seen = 0;
     while let Some(Ok(frame)) = body.frame().await {
         if let Ok(data) = frame.into_data() {
-            bytes.extend_from_slice(&data);
-            if bytes.len() >= cap {
-                bytes.truncate(cap);
+            seen += data.len();
+            let room = cap.saturating_sub(bytes.len());
+            bytes.extend_from_slice(&data[..room.min(data.len())]);
+            if seen > DRAIN_LIMIT {
                 break;
             }
         }
