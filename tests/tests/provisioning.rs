@@ -533,6 +533,11 @@ async fn instances_can_be_renamed_given_a_domain_and_allowed_variables() {
     app.kube.fail_next(Fault::Status(500));
     let failed = put(json!({"name": "Renamed"})).await;
     assert_eq!((failed.status, failed.error_code()), (502, "CLUSTER_ERROR"));
+    assert!(
+        !failed.body.to_string().contains("injected failure"),
+        "the API server's own words stay in the log: {:?}",
+        failed.body
+    );
     let detail = app
         .get_as(&instance_path(&id, ""), &user.access_token)
         .await;

@@ -304,9 +304,14 @@ impl<'a> Provisioner<'a> {
     }
 }
 
-/// A cluster failure as an answer: the API server is an upstream.
+/// A cluster failure as an answer: the API server is an upstream. Its message names accounts,
+/// namespaces and objects, so it goes to the log, not to the caller.
 pub fn cluster_error(error: KubeError) -> ApiError {
-    ApiError::bad_gateway("CLUSTER_ERROR", format!("Kubernetes: {error}"))
+    tracing::warn!(%error, "Kubernetes call failed");
+    ApiError::bad_gateway(
+        "CLUSTER_ERROR",
+        "The cluster could not complete this request; try again shortly",
+    )
 }
 
 /// Ends a live subscription now, frees its quota slot and refunds what it was charged, net of
