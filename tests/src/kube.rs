@@ -4,9 +4,10 @@
 //! answers errors as `Status` objects (404, 409, 422, 401, 403, 5xx), lists by label selector,
 //! serves the scale subresource and pod logs, and reports a workload available after a delay the
 //! test controls (or never). Deleting a namespace removes what is in it. Faults can be injected:
-//! a failing or stalled call, the n-th call from now, or the whole server down.
+//! a failing or stalled call, the n-th call from now, or the whole server down. Given a
+//! ClusterRole, it authorizes every request as RBAC does (403 `Forbidden` otherwise).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::{json, Value};
 
 pub const TOKEN: &str = "test-cluster-token";
@@ -46,6 +48,31 @@ struct Inner {
     down: bool,
     rollout_delay: Option<Duration>,
     requests: Vec<(String, String)>,
+    /// The rules of the role requests are authorized against; `None`: everything is allowed.
+    rules: Option<Vec<PolicyRule>>,
+    checked: BTreeSet<Access>,
+}
+
+/// What RBAC authorizes a request as.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Access {
+    pub group: String,
+    /// `deployments`, or `deployments/scale` for a subresource.
+    pub resource: String,
+    pub verb: String,
+}
+
+impl Access {
+    fn allowed_by(&self, rules: &[PolicyRule]) -> bool {
+        let has = |list: &Option<Vec<String>>, item: &str| {
+            list.iter().flatten().any(|x| x == item || x == "*")
+        };
+        rules.iter().any(|rule| {
+            has(&rule.api_groups, &self.group)
+                && has(&rule.resources, &self.resource)
+                && rule.verbs.iter().any(|v| v == &self.verb || v == "*")
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -109,6 +136,7 @@ fn matches_selector(labels: &Value, selector: &str) -> bool {
 
 /// Where a request points.
 struct Target {
+    group: String,
     plural: String,
     namespace: Option<String>,
     name: Option<String>,
@@ -117,20 +145,22 @@ struct Target {
 
 fn locate(path: &str) -> Option<Target> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let rest = match segments.as_slice() {
-        ["api", "v1", rest @ ..] => rest,
-        ["apis", _group, _version, rest @ ..] => rest,
+    let (group, rest) = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
         _ => return None,
     };
     let own = |s: &str| Some(s.to_owned());
     match rest {
         ["namespaces", ns, plural, tail @ ..] => Some(Target {
+            group: group.to_owned(),
             plural: plural.to_string(),
             namespace: own(ns),
             name: tail.first().and_then(|n| own(n)),
             sub: tail.get(1).and_then(|s| own(s)),
         }),
         [plural, tail @ ..] => Some(Target {
+            group: group.to_owned(),
             plural: plural.to_string(),
             namespace: None,
             name: tail.first().and_then(|n| own(n)),
@@ -206,6 +236,17 @@ impl KubeDouble {
 
     pub fn object_count(&self) -> usize {
         self.inner.lock().unwrap().objects.len()
+    }
+
+    /// From now on, authorize every request against these rules, as RBAC would for a
+    /// ServiceAccount bound to a ClusterRole that has them.
+    pub fn authorize_with(&self, rules: Vec<PolicyRule>) {
+        self.inner.lock().unwrap().rules = Some(rules);
+    }
+
+    /// Every access a request has been authorized as (or refused), allowed or not.
+    pub fn accesses(&self) -> BTreeSet<Access> {
+        self.inner.lock().unwrap().checked.clone()
     }
 }
 
@@ -319,6 +360,7 @@ async fn handle(
         return status(401, "Unauthorized", "Unauthorized".into());
     }
     let Some(Target {
+        group,
         plural,
         namespace,
         name,
@@ -340,6 +382,55 @@ async fn handle(
     };
     let ns = namespace.clone().unwrap_or_default();
     let mut inner = double.inner.lock().unwrap();
+    let verb = match (method.as_str(), name.is_some()) {
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        (other, _) => other,
+    };
+    let resource = match &sub {
+        Some(sub) => format!("{plural}/{sub}"),
+        None => plural.clone(),
+    };
+    let mut needed = vec![Access {
+        group: group.clone(),
+        resource: resource.clone(),
+        verb: verb.to_owned(),
+    }];
+    // An apply that creates the object is authorized as a create as well.
+    if let (true, Some(name), None) = (verb == "patch", &name, &sub) {
+        let key = (plural.clone(), ns.clone(), name.clone());
+        if !inner.objects.contains_key(&key) {
+            needed.push(Access {
+                group: group.clone(),
+                resource: resource.clone(),
+                verb: "create".into(),
+            });
+        }
+    }
+    inner.checked.extend(needed.iter().cloned());
+    if let Some(rules) = &inner.rules {
+        if let Some(refused) = needed.iter().find(|access| !access.allowed_by(rules)) {
+            let scope = match &namespace {
+                Some(ns) => format!(" in the namespace \"{ns}\""),
+                None => " at the cluster scope".into(),
+            };
+            return status(
+                403,
+                "Forbidden",
+                format!(
+                    "{plural}{} \"{}\" is forbidden: User \"system:serviceaccount:spincat:spincat-provisioner\" cannot {} resource \"{resource}\" in API group \"{group}\"{scope}",
+                    if group.is_empty() { String::new() } else { format!(".{group}") },
+                    name.as_deref().unwrap_or(""),
+                    refused.verb
+                ),
+            );
+        }
+    }
     match (method.as_str(), name, sub.as_deref()) {
         ("GET", None, None) => {
             let selector = query.get("labelSelector").cloned().unwrap_or_default();
