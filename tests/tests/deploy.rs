@@ -1,0 +1,485 @@
+//! `deploy/`, what a cluster operator applies, checked against the app it deploys: every object
+//! is valid for its kind, the SpinApp gives spin.toml what it needs with secrets only from
+//! Secrets, the scheduled jobs reach real job routes, and the provisioner's role allows exactly
+//! what provisioning does against the API server double enforcing it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{EnvVar, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spincat_host::manifest::Manifest;
+use spincat_tests::kube::Access;
+use spincat_tests::{TestApp, JOB_TOKEN};
+
+const NAMESPACE: &str = "spincat";
+
+fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+fn yaml_files() -> BTreeSet<String> {
+    std::fs::read_dir(deploy_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect()
+}
+
+fn documents(file: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(deploy_dir().join(file)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{file}: {e}")))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// Every Kubernetes object in deploy/, the Secret example included.
+fn objects() -> Vec<Value> {
+    yaml_files()
+        .iter()
+        .filter(|file| *file != "kustomization.yaml")
+        .flat_map(|file| documents(file))
+        .collect()
+}
+
+fn object(kind: &str, name: &str) -> Value {
+    objects()
+        .into_iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("deploy/ has no {kind} {name}"))
+}
+
+fn typed<T: DeserializeOwned>(object: &Value) -> T {
+    serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("{} {}: {e}", object["kind"], object["metadata"]["name"]))
+}
+
+fn spin_app() -> Value {
+    object("SpinApp", "spincat")
+}
+
+/// The SpinApp's binding of one variable.
+fn binding(name: &str) -> Option<Value> {
+    spin_app()["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .cloned()
+}
+
+/// The value a variable has on the cluster: the SpinApp's, else spin.toml's default.
+fn setting(name: &str) -> String {
+    match binding(name) {
+        Some(bound) => bound["value"].as_str().unwrap().to_owned(),
+        None => Manifest::bundled().variables[name].default.clone().unwrap(),
+    }
+}
+
+/// The value a Secret of deploy/ would hold under `key`.
+fn secret_value(name: &str, key: &str) -> Option<String> {
+    let secret: Secret = typed(&object("Secret", name));
+    if secret.type_.as_deref() == Some("kubernetes.io/service-account-token") {
+        // The token controller fills in the token of the annotated ServiceAccount.
+        let account =
+            &secret.metadata.annotations.unwrap_or_default()["kubernetes.io/service-account.name"];
+        typed::<ServiceAccount>(&object("ServiceAccount", account));
+        return (key == "token").then(|| "a token".into());
+    }
+    secret.string_data.unwrap_or_default().get(key).cloned()
+}
+
+/// Every access one RBAC rule allows.
+fn grants(rule: &PolicyRule) -> Vec<Access> {
+    let mut all = Vec::new();
+    for group in rule.api_groups.iter().flatten() {
+        for resource in rule.resources.iter().flatten() {
+            for verb in &rule.verbs {
+                all.push(Access {
+                    group: group.clone(),
+                    resource: resource.clone(),
+                    verb: verb.clone(),
+                });
+            }
+        }
+    }
+    all
+}
+
+fn secret_ref(env: &[EnvVar], name: &str) -> Value {
+    let var = env
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no {name}"));
+    serde_json::to_value(&var.value_from.as_ref().unwrap().secret_key_ref).unwrap()
+}
+
+#[test]
+fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all() {
+    for object in objects() {
+        let (kind, name) = (
+            object["kind"].as_str().unwrap(),
+            &object["metadata"]["name"],
+        );
+        let cluster_scoped = matches!(kind, "Namespace" | "ClusterRole" | "ClusterRoleBinding");
+        assert_eq!(
+            object["metadata"]["namespace"].as_str(),
+            (!cluster_scoped).then_some(NAMESPACE),
+            "{kind} {name}"
+        );
+        match kind {
+            "Namespace" => drop(typed::<Namespace>(&object)),
+            "ServiceAccount" => drop(typed::<ServiceAccount>(&object)),
+            "Secret" => drop(typed::<Secret>(&object)),
+            "ClusterRole" => drop(typed::<ClusterRole>(&object)),
+            "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(&object)),
+            "Job" => drop(typed::<Job>(&object)),
+            "CronJob" => drop(typed::<CronJob>(&object)),
+            "Ingress" => drop(typed::<Ingress>(&object)),
+            "SpinApp" => {
+                assert_eq!(object["apiVersion"], "core.spinkube.dev/v1alpha1");
+                assert_eq!(object["spec"]["executor"], "containerd-shim-spin");
+                assert!(object["spec"]["image"].is_string());
+            }
+            other => panic!("{other} {name}: not a kind this test knows"),
+        }
+    }
+    // The example Secret is filled in and applied by hand; everything else by `kubectl apply -k`.
+    let listed: BTreeSet<String> = documents("kustomization.yaml")[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    let mut expected = yaml_files();
+    expected.remove("kustomization.yaml");
+    expected.remove("secrets.example.yaml");
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn the_spin_app_binds_what_spin_toml_needs_and_secrets_only_from_secrets() {
+    let manifest = Manifest::bundled();
+    let bound: Vec<Value> = spin_app()["spec"]["variables"].as_array().unwrap().clone();
+    let names: BTreeSet<&str> = bound.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), bound.len(), "a variable bound twice");
+    for name in &names {
+        assert!(
+            manifest.variables.contains_key(*name),
+            "{name} is not in spin.toml"
+        );
+    }
+    for (name, variable) in &manifest.variables {
+        if variable.required {
+            assert!(names.contains(name.as_str()), "required {name} is unbound");
+        }
+        if variable.secret {
+            let bound = binding(name).unwrap_or_else(|| panic!("secret {name} is unbound"));
+            assert!(bound.get("value").is_none(), "{name} inline");
+            let reference = &bound["valueFrom"]["secretKeyRef"];
+            let (secret, key) = (
+                reference["name"].as_str().unwrap(),
+                reference["key"].as_str().unwrap(),
+            );
+            assert!(
+                secret_value(secret, key).is_some(),
+                "{name}: Secret {secret} has no {key}"
+            );
+        }
+    }
+    // Spin lets the components reach the database that database_url names, and no other.
+    let url = secret_value("spincat", "database_url").unwrap();
+    let authority = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    assert_eq!(setting("database_host"), authority);
+}
+
+#[test]
+fn the_spin_app_runs_every_http_component_and_trusts_the_cluster_ca_where_it_calls_it() {
+    let manifest = Manifest::bundled();
+    let app = spin_app();
+    let components: BTreeSet<String> = app["spec"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let http: BTreeSet<String> = manifest
+        .routes
+        .iter()
+        .map(|r| r.component.clone())
+        .collect();
+    assert_eq!(components, http, "the shim runs HTTP components only");
+
+    let config_secret = app["spec"]["runtimeConfig"]["loadFromSecret"]
+        .as_str()
+        .unwrap();
+    let config: toml::Table = secret_value(config_secret, "runtime-config.toml")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tls = config["client_tls"].as_array().unwrap();
+    assert_eq!(tls.len(), 1);
+    let ids: BTreeSet<String> = tls[0]["component_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let calling_the_cluster: BTreeSet<String> = components
+        .iter()
+        .filter(|c| {
+            manifest.components[*c]
+                .allowed_outbound_hosts
+                .iter()
+                .any(|h| h == "{{ k8s_api_url }}")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(ids, calling_the_cluster);
+    let api_host = setting("k8s_api_url")
+        .strip_prefix("https://")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        tls[0]["hosts"].as_array().unwrap(),
+        &vec![toml::Value::from(format!("{api_host}:443"))]
+    );
+
+    // The CA file is the cluster's own, from the ConfigMap every namespace has.
+    let ca_file = PathBuf::from(tls[0]["ca_roots_file"].as_str().unwrap());
+    let mount = app["spec"]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| ca_file.parent() == Some(m["mountPath"].as_str().unwrap().as_ref()))
+        .expect("the CA file is on a mounted volume")
+        .clone();
+    let volume = app["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap()
+        .clone();
+    assert_eq!(volume["configMap"]["name"], "kube-root-ca.crt");
+    assert_eq!(ca_file.file_name().unwrap(), "ca.crt");
+}
+
+#[test]
+fn the_public_ingress_serves_only_the_api_from_the_spin_apps_service() {
+    let ingress: Ingress = typed(&object("Ingress", "spincat"));
+    let spec = ingress.spec.unwrap();
+    let rules = spec.rules.unwrap();
+    let hosts: Vec<String> = rules.iter().filter_map(|r| r.host.clone()).collect();
+    assert_eq!(
+        spec.tls.unwrap()[0].hosts.as_ref(),
+        Some(&hosts),
+        "TLS for every host"
+    );
+    for path in rules
+        .iter()
+        .flat_map(|r| r.http.as_ref().unwrap().paths.clone())
+    {
+        assert_eq!(
+            path.path.as_deref(),
+            Some("/api"),
+            "/internal stays private"
+        );
+        assert_eq!(path.path_type, "Prefix");
+        let service = path.backend.service.unwrap();
+        // SpinKube serves a SpinApp through a Service of its name on port 80.
+        assert_eq!(service.name, "spincat");
+        assert_eq!(service.port.unwrap().number, Some(80));
+    }
+    // The Midtrans notification URL the app sends is this Ingress.
+    let notify = setting("midtrans_notification_url");
+    assert_eq!(
+        notify,
+        format!("https://{}/api/webhooks/midtrans/notification", hosts[0])
+    );
+}
+
+#[test]
+fn the_migrate_job_migrates_the_database_the_app_uses() {
+    let job: Job = typed(&object("Job", "spincat-migrate"));
+    let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(container.args, Some(vec!["migrate".to_owned()]));
+    assert_eq!(
+        secret_ref(
+            container.env.as_ref().unwrap(),
+            "SPIN_VARIABLE_DATABASE_URL"
+        ),
+        binding("database_url").unwrap()["valueFrom"]["secretKeyRef"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cron_jobs_run_every_job_through_the_service_with_the_job_token() {
+    let app = TestApp::spawn().await;
+    let service = format!("http://spincat.{NAMESPACE}.svc.cluster.local");
+    let mut scheduled = BTreeSet::new();
+    for object in objects().iter().filter(|o| o["kind"] == "CronJob") {
+        let cron: CronJob = typed(object);
+        let job = cron.spec.job_template.spec.unwrap();
+        let container = &job.template.spec.unwrap().containers[0];
+        assert_eq!(
+            secret_ref(container.env.as_ref().unwrap(), "JOB_TOKEN"),
+            binding("job_token").unwrap()["valueFrom"]["secretKeyRef"]
+        );
+        let script = container.command.as_ref().unwrap().join(" ");
+        assert!(
+            script.contains("-X POST -H \"Authorization: Bearer $JOB_TOKEN\""),
+            "{script}"
+        );
+        let url = script
+            .split_whitespace()
+            .find(|word| word.starts_with("http"))
+            .unwrap();
+        let path = url
+            .strip_prefix(&service)
+            .unwrap_or_else(|| panic!("{url}"));
+        let run = app
+            .send(app.http.post(app.url(path)).bearer_auth(JOB_TOKEN))
+            .await;
+        assert_eq!(run.status, 200, "{path}: {:?}", run.body);
+        scheduled.insert(path.to_owned());
+    }
+    assert_eq!(
+        scheduled,
+        BTreeSet::from(
+            ["reconcile", "renewals", "notifications"].map(|j| format!("/internal/jobs/{j}"))
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provisioners_role_allows_what_provisioning_does_and_nothing_more() {
+    let role: ClusterRole = typed(&object("ClusterRole", "spincat-provisioner"));
+    let binding: ClusterRoleBinding = typed(&object("ClusterRoleBinding", "spincat-provisioner"));
+    assert_eq!(binding.role_ref.name, "spincat-provisioner");
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (subject.kind.as_str(), subject.name.as_str()),
+        ("ServiceAccount", "spincat-provisioner")
+    );
+    let rules = role.rules.unwrap();
+    let app = TestApp::spawn().await;
+    app.kube.authorize_with(rules.clone());
+
+    // Everything the app does to the cluster: both workload kinds, every instance action, an
+    // upgrade, the admin views, and teardown down to the namespace.
+    let user = app.register("sari@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    app.fund(&user, 1_000_000).await;
+    let mut instances = BTreeMap::new();
+    for (service, plan) in [("n8n", "Basic"), ("postgresql", "Basic DB")] {
+        let plan_id = app.plan_id(service, plan).await;
+        let created = app
+            .post_as(
+                "/api/user/services/subscribe",
+                &user.access_token,
+                json!({ "planId": plan_id }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        instances.insert(service, created.data().clone());
+    }
+    app.run_job("reconcile").await;
+    let n8n = instances["n8n"]["instance"]["id"].as_str().unwrap();
+    let database = instances["postgresql"]["instance"]["id"].as_str().unwrap();
+    let instance = |id: &str, action: &str| format!("/api/user/services/instances/{id}{action}");
+    let detail = app.get_as(&instance(n8n, ""), &user.access_token).await;
+    assert_eq!(detail.data()["status"], "RUNNING", "{:?}", detail.body);
+    for (id, action) in [
+        (n8n, "/stop"),
+        (n8n, "/start"),
+        (n8n, "/restart"),
+        (database, "/stop"),
+        (database, "/start"),
+    ] {
+        let acted = app
+            .post_as(&instance(id, action), &user.access_token, json!({}))
+            .await;
+        assert_eq!(acted.status, 200, "{action}: {:?}", acted.body);
+    }
+    for path in [
+        instance(n8n, "/logs?lines=5"),
+        instance(database, "/credentials"),
+    ] {
+        let read = app.get_as(&path, &user.access_token).await;
+        assert_eq!(read.status, 200, "{path}: {:?}", read.body);
+    }
+    let pro = app.plan_id("n8n", "Pro").await;
+    let subscription = instances["n8n"]["id"].as_str().unwrap();
+    let upgraded = app
+        .send(
+            app.http
+                .put(app.url(&format!(
+                    "/api/user/services/subscriptions/{subscription}/upgrade"
+                )))
+                .bearer_auth(&user.access_token)
+                .json(&json!({ "newPlanId": pro })),
+        )
+        .await;
+    assert_eq!(upgraded.status, 200, "{:?}", upgraded.body);
+    let namespace = format!("spincat-u-{}", user.id.replace('-', ""));
+    for view in [
+        "nodes",
+        "namespaces",
+        "pods",
+        "deployments",
+        "services",
+        "ingresses",
+    ] {
+        let read = app
+            .get_as(&format!("/api/admin/k8s/{view}"), &admin.access_token)
+            .await;
+        assert_eq!(read.status, 200, "{view}: {:?}", read.body);
+    }
+    let pods = app
+        .get_as(
+            &format!("/api/admin/k8s/pods?namespace={namespace}"),
+            &admin.access_token,
+        )
+        .await;
+    let pod = pods.data()["items"][0]["name"].as_str().unwrap();
+    let logs = app
+        .get_as(
+            &format!("/api/admin/k8s/pods/{namespace}/{pod}/logs?lines=3"),
+            &admin.access_token,
+        )
+        .await;
+    assert_eq!(logs.status, 200, "{:?}", logs.body);
+    for created in instances.values() {
+        let cancelled = app
+            .send(
+                app.http
+                    .delete(app.url(&format!(
+                        "/api/user/services/subscriptions/{}?immediate=true",
+                        created["id"].as_str().unwrap()
+                    )))
+                    .bearer_auth(&user.access_token),
+            )
+            .await;
+        assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    }
+    let run = app.run_job("reconcile").await;
+    assert_eq!(run.data()["instances"]["tornDown"], 2, "{:?}", run.body);
+    assert_eq!(app.kube.object_count(), 0, "everything is gone");
+
+    let used = app.kube.accesses();
+    let granted: BTreeSet<Access> = rules.iter().flat_map(grants).collect();
+    let refused: Vec<&Access> = used.difference(&granted).collect();
+    assert!(refused.is_empty(), "the role lacks {refused:?}");
+    let unused: Vec<&Access> = granted.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "the role grants more than is used: {unused:?}"
+    );
+}
