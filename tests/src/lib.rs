@@ -306,6 +306,43 @@ impl TestApp {
         .await
     }
 
+    pub async fn subscribe(&self, user: &TestUser, plan_id: &str) -> TestResponse {
+        let body = json!({ "planId": plan_id });
+        self.post_as("/api/user/services/subscribe", &user.access_token, body)
+            .await
+    }
+
+    pub async fn upgrade(
+        &self,
+        user: &TestUser,
+        subscription: &str,
+        plan_id: &str,
+    ) -> TestResponse {
+        let path = format!("/api/user/services/subscriptions/{subscription}/upgrade");
+        self.send(
+            self.http
+                .put(self.url(&path))
+                .bearer_auth(&user.access_token)
+                .json(&json!({ "newPlanId": plan_id })),
+        )
+        .await
+    }
+
+    pub async fn cancel(
+        &self,
+        user: &TestUser,
+        subscription: &str,
+        immediate: bool,
+    ) -> TestResponse {
+        let path = format!("/api/user/services/subscriptions/{subscription}?immediate={immediate}");
+        self.send(
+            self.http
+                .delete(self.url(&path))
+                .bearer_auth(&user.access_token),
+        )
+        .await
+    }
+
     /// Runs an internal job as the Kubernetes CronJob would.
     pub async fn run_job(&self, job: &str) -> TestResponse {
         let response = self

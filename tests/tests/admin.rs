@@ -309,12 +309,7 @@ async fn quota_is_viewed_adjusted_never_below_use_and_checked() {
     let admin = app.admin("root@example.com").await;
     let user = app.register("citra@example.com").await;
     let free = app.plan_id("n8n", "Free").await;
-    app.post_as(
-        "/api/user/services/subscribe",
-        &user.access_token,
-        json!({"planId": free}),
-    )
-    .await;
+    app.subscribe(&user, &free).await;
 
     let lowered = put(
         &app,
@@ -386,13 +381,7 @@ async fn administrators_list_and_force_cancel_subscriptions_with_or_without_refu
     let mut ids = Vec::new();
     for (service, plan) in [("n8n", "Basic"), ("ghost", "Creator")] {
         let plan_id = app.plan_id(service, plan).await;
-        let created = app
-            .post_as(
-                "/api/user/services/subscribe",
-                &user.access_token,
-                json!({"planId": plan_id}),
-            )
-            .await;
+        let created = app.subscribe(&user, &plan_id).await;
         ids.push(created.data()["id"].as_str().unwrap().to_owned());
     }
     let all = app

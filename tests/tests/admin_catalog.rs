@@ -139,13 +139,7 @@ async fn operators_build_a_new_app_into_the_catalog() {
     let user = app.register("buyer@example.com").await;
     app.fund(&user, 40_000).await;
     let plan_id = plan.data()["id"].as_str().unwrap();
-    let bought = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({"planId": plan_id}),
-        )
-        .await;
+    let bought = app.subscribe(&user, plan_id).await;
     assert_eq!(bought.status, 201, "{:?}", bought.body);
 
     let log = app
@@ -170,13 +164,7 @@ async fn what_live_subscriptions_use_cannot_be_deleted_or_deactivated() {
     let user = app.register("ana@example.com").await;
     app.fund(&user, 100_000).await;
     let plan = app.plan_id("ghost", "Creator").await;
-    let sub = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({"planId": plan}),
-        )
-        .await;
+    let sub = app.subscribe(&user, &plan).await;
     let sub_id = sub.data()["id"].as_str().unwrap().to_owned();
     let service: String = app
         .db
@@ -250,13 +238,7 @@ async fn a_new_price_applies_from_the_next_period_only() {
     let user = app.register("budi@example.com").await;
     app.fund(&user, 200_000).await;
     let plan = app.plan_id("n8n", "Basic").await;
-    let sub = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({"planId": plan}),
-        )
-        .await;
+    let sub = app.subscribe(&user, &plan).await;
     let sub_id = sub.data()["id"].as_str().unwrap().to_owned();
 
     let raised = write(

@@ -37,13 +37,7 @@ async fn every_metric_matches_the_hand_computed_fixture() {
     let ana = app.register("ana@example.com").await;
     app.fund(&ana, 100_000).await;
     let basic = app.plan_id("n8n", "Basic").await;
-    let ana_sub = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &ana.access_token,
-            json!({"planId": basic}),
-        )
-        .await;
+    let ana_sub = app.subscribe(&ana, &basic).await;
     let ana_sub = ana_sub.data()["id"].as_str().unwrap().to_owned();
 
     app.clock
@@ -51,27 +45,13 @@ async fn every_metric_matches_the_hand_computed_fixture() {
     let budi = app.register("budi@example.com").await;
     app.fund(&budi, 200_000).await;
     let creator = app.plan_id("ghost", "Creator").await;
-    let created = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &budi.access_token,
-            json!({"planId": creator}),
-        )
-        .await;
+    let created = app.subscribe(&budi, &creator).await;
     assert_eq!(created.status, 201);
 
     app.clock
         .set(Utc.with_ymd_and_hms(2027, 4, 16, 16, 59, 59).unwrap());
     let ana = app.login(&ana.email, PASSWORD).await;
-    let cancelled = app
-        .send(
-            app.http
-                .delete(app.url(&format!(
-                    "/api/user/services/subscriptions/{ana_sub}?immediate=true"
-                )))
-                .bearer_auth(&ana.access_token),
-        )
-        .await;
+    let cancelled = app.cancel(&ana, &ana_sub, true).await;
     assert_eq!(cancelled.data()["refunded"], 23_333);
 
     app.clock

@@ -379,13 +379,8 @@ async fn the_provisioners_role_allows_what_provisioning_does_and_nothing_more() 
     app.fund(&user, 1_000_000).await;
     let mut instances = BTreeMap::new();
     for (service, plan) in [("n8n", "Basic"), ("postgresql", "Basic DB")] {
-        let plan_id = app.plan_id(service, plan).await;
         let created = app
-            .post_as(
-                "/api/user/services/subscribe",
-                &user.access_token,
-                json!({ "planId": plan_id }),
-            )
+            .subscribe(&user, &app.plan_id(service, plan).await)
             .await;
         assert_eq!(created.status, 201, "{:?}", created.body);
         instances.insert(service, created.data().clone());
@@ -417,16 +412,7 @@ async fn the_provisioners_role_allows_what_provisioning_does_and_nothing_more() 
     }
     let pro = app.plan_id("n8n", "Pro").await;
     let subscription = instances["n8n"]["id"].as_str().unwrap();
-    let upgraded = app
-        .send(
-            app.http
-                .put(app.url(&format!(
-                    "/api/user/services/subscriptions/{subscription}/upgrade"
-                )))
-                .bearer_auth(&user.access_token)
-                .json(&json!({ "newPlanId": pro })),
-        )
-        .await;
+    let upgraded = app.upgrade(&user, subscription, &pro).await;
     assert_eq!(upgraded.status, 200, "{:?}", upgraded.body);
     let namespace = format!("spincat-u-{}", user.id.replace('-', ""));
     for view in [
@@ -458,14 +444,7 @@ async fn the_provisioners_role_allows_what_provisioning_does_and_nothing_more() 
     assert_eq!(logs.status, 200, "{:?}", logs.body);
     for created in instances.values() {
         let cancelled = app
-            .send(
-                app.http
-                    .delete(app.url(&format!(
-                        "/api/user/services/subscriptions/{}?immediate=true",
-                        created["id"].as_str().unwrap()
-                    )))
-                    .bearer_auth(&user.access_token),
-            )
+            .cancel(&user, created["id"].as_str().unwrap(), true)
             .await;
         assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
     }

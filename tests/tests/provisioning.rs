@@ -16,14 +16,7 @@ fn resource_of(instance_id: &str) -> String {
 }
 
 async fn subscribe(app: &TestApp, user: &TestUser, service: &str, plan: &str) -> TestResponse {
-    let plan_id = app.plan_id(service, plan).await;
-    let response = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({ "planId": plan_id }),
-        )
-        .await;
+    let response = app.subscribe(user, &app.plan_id(service, plan).await).await;
     assert_eq!(response.status, 201, "{:?}", response.body);
     response
 }
@@ -185,16 +178,7 @@ async fn subscribe_runs_stops_starts_upgrades_and_cancels_down_to_nothing() {
     assert_eq!(logs.data()["lines"].as_array().unwrap().len(), 5);
 
     let pro = app.plan_id("n8n", "Pro").await;
-    let upgraded = app
-        .send(
-            app.http
-                .put(app.url(&format!(
-                    "/api/user/services/subscriptions/{subscription}/upgrade"
-                )))
-                .bearer_auth(&user.access_token)
-                .json(&json!({ "newPlanId": pro })),
-        )
-        .await;
+    let upgraded = app.upgrade(&user, &subscription, &pro).await;
     assert_eq!(upgraded.status, 200, "{:?}", upgraded.body);
     let resized = app.kube.object("deployments", &ns, &name).unwrap();
     assert_eq!(
@@ -208,15 +192,7 @@ async fn subscribe_runs_stops_starts_upgrades_and_cancels_down_to_nothing() {
         "1000m"
     );
 
-    let cancelled = app
-        .send(
-            app.http
-                .delete(app.url(&format!(
-                    "/api/user/services/subscriptions/{subscription}?immediate=true"
-                )))
-                .bearer_auth(&user.access_token),
-        )
-        .await;
+    let cancelled = app.cancel(&user, &subscription, true).await;
     assert_eq!(cancelled.status, 200);
     let run = app.run_job("reconcile").await;
     assert_eq!(run.data()["instances"]["tornDown"], 1, "{:?}", run.body);

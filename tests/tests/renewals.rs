@@ -16,13 +16,7 @@ async fn subscriber(app: &TestApp, email: &str, funds: i64) -> (TestUser, String
     let user = app.register(email).await;
     app.fund(&user, funds).await;
     let plan = app.plan_id("n8n", "Basic").await;
-    let created = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({ "planId": plan }),
-        )
-        .await;
+    let created = app.subscribe(&user, &plan).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     (user, created.data()["id"].as_str().unwrap().to_owned())
 }
@@ -263,31 +257,13 @@ async fn free_plans_renew_for_nothing_and_cancellations_end_at_the_period_end() 
     at(&app, utc(2027, 2, 10)).await;
     let user = app.register("eka@example.com").await;
     let free = app.plan_id("ghost", "Starter").await;
-    let created = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({ "planId": free }),
-        )
-        .await;
+    let created = app.subscribe(&user, &free).await;
     let free_id = created.data()["id"].as_str().unwrap().to_owned();
     app.fund(&user, 25_000).await;
     let db = app.plan_id("postgresql", "Basic DB").await;
-    let created = app
-        .post_as(
-            "/api/user/services/subscribe",
-            &user.access_token,
-            json!({ "planId": db }),
-        )
-        .await;
+    let created = app.subscribe(&user, &db).await;
     let db_id = created.data()["id"].as_str().unwrap().to_owned();
-    let cancel = app
-        .send(
-            app.http
-                .delete(app.url(&format!("/api/user/services/subscriptions/{db_id}")))
-                .bearer_auth(&user.access_token),
-        )
-        .await;
+    let cancel = app.cancel(&user, &db_id, false).await;
     assert_eq!(cancel.status, 200);
 
     at(&app, utc(2027, 3, 10) + Duration::hours(1)).await;

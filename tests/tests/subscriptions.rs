@@ -2,35 +2,9 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
-use spincat_tests::{TestApp, TestResponse, TestUser};
+use spincat_tests::{TestApp, TestUser};
 
 const SUBSCRIBE: &str = "/api/user/services/subscribe";
-
-async fn subscribe(app: &TestApp, user: &TestUser, plan_id: &str) -> TestResponse {
-    app.post_as(SUBSCRIBE, &user.access_token, json!({ "planId": plan_id }))
-        .await
-}
-
-async fn upgrade(app: &TestApp, user: &TestUser, id: &str, plan_id: &str) -> TestResponse {
-    app.send(
-        app.http
-            .put(app.url(&format!("/api/user/services/subscriptions/{id}/upgrade")))
-            .bearer_auth(&user.access_token)
-            .json(&json!({ "newPlanId": plan_id })),
-    )
-    .await
-}
-
-async fn cancel(app: &TestApp, user: &TestUser, id: &str, immediate: bool) -> TestResponse {
-    app.send(
-        app.http
-            .delete(app.url(&format!(
-                "/api/user/services/subscriptions/{id}?immediate={immediate}"
-            )))
-            .bearer_auth(&user.access_token),
-    )
-    .await
-}
 
 async fn quota_used(app: &TestApp, plan_id: &str) -> i32 {
     app.db
@@ -104,7 +78,7 @@ async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_ea
     // 12 of 30 days gone: the 100 000 difference for the 18 days left is 60 000.
     app.advance_clock(Duration::days(12));
     let user = app.login(&user.email, spincat_tests::PASSWORD).await;
-    let upgraded = upgrade(&app, &user, &id, &pro).await;
+    let upgraded = app.upgrade(&user, &id, &pro).await;
     assert_eq!(upgraded.status, 200, "{:?}", upgraded.body);
     assert_eq!(upgraded.data()["oldPlan"]["name"], "Basic");
     assert_eq!(upgraded.data()["newPlan"]["name"], "Pro");
@@ -120,7 +94,7 @@ async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_ea
     // 6 more days: 12 of 30 days left of a 150 000 month, 60 000 back.
     app.advance_clock(Duration::days(6));
     let user = app.login(&user.email, spincat_tests::PASSWORD).await;
-    let cancelled = cancel(&app, &user, &id, true).await;
+    let cancelled = app.cancel(&user, &id, true).await;
     assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
     assert_eq!(cancelled.data()["status"], "CANCELLED");
     assert_eq!(cancelled.data()["refunded"], 60_000);
@@ -156,7 +130,7 @@ async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_ea
             ("REFUND".into(), 60_000)
         ]
     );
-    let again = cancel(&app, &user, &id, true).await;
+    let again = app.cancel(&user, &id, true).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.data()["refunded"], 0);
     assert_eq!(app.balance(&user.id).await, 250_000);
@@ -170,7 +144,7 @@ async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_ea
         .await;
     assert_eq!(list.data()["pagination"]["total"], 1);
     let ghost = app.plan_id("ghost", "Creator").await;
-    assert_eq!(subscribe(&app, &user, &ghost).await.status, 201);
+    assert_eq!(app.subscribe(&user, &ghost).await.status, 201);
     app.assert_ledger_sound().await;
     app.assert_quota_consistent().await;
 }
@@ -184,7 +158,7 @@ async fn refused_subscriptions_charge_nothing_take_no_quota_and_leave_no_rows() 
     let db_basic = app.plan_id("postgresql", "Basic DB").await; // 25 000
 
     let before = snapshot(&app, &user).await;
-    let short = subscribe(&app, &user, &basic).await;
+    let short = app.subscribe(&user, &basic).await;
     assert_eq!(
         (short.status, short.error_code()),
         (422, "INSUFFICIENT_CREDIT")
@@ -192,7 +166,9 @@ async fn refused_subscriptions_charge_nothing_take_no_quota_and_leave_no_rows() 
     assert_eq!(short.body["error"]["details"]["shortfall"], 10_000);
     assert!(short.body["message"].as_str().unwrap().contains("10000"));
 
-    let unknown = subscribe(&app, &user, "00000000-0000-4000-8000-000000000000").await;
+    let unknown = app
+        .subscribe(&user, "00000000-0000-4000-8000-000000000000")
+        .await;
     assert_eq!(
         (unknown.status, unknown.error_code()),
         (404, "PLAN_NOT_FOUND")
@@ -202,7 +178,7 @@ async fn refused_subscriptions_charge_nothing_take_no_quota_and_leave_no_rows() 
         .execute("UPDATE plans SET is_active = false WHERE name = 'Pro'", &[])
         .await
         .unwrap();
-    let inactive = subscribe(&app, &user, &app.plan_id("n8n", "Pro").await).await;
+    let inactive = app.subscribe(&user, &app.plan_id("n8n", "Pro").await).await;
     assert_eq!(
         (inactive.status, inactive.error_code()),
         (422, "PLAN_INACTIVE")
@@ -215,12 +191,9 @@ async fn refused_subscriptions_charge_nothing_take_no_quota_and_leave_no_rows() 
         )
         .await
         .unwrap();
-    let full = subscribe(
-        &app,
-        &user,
-        &app.plan_id("postgresql", "Production DB").await,
-    )
-    .await;
+    let full = app
+        .subscribe(&user, &app.plan_id("postgresql", "Production DB").await)
+        .await;
     assert_eq!((full.status, full.error_code()), (422, "QUOTA_EXCEEDED"));
 
     let invalid = app
@@ -233,8 +206,8 @@ async fn refused_subscriptions_charge_nothing_take_no_quota_and_leave_no_rows() 
     assert_eq!(invalid.invalid_fields(), ["instanceName", "planId"]);
     assert_eq!(snapshot(&app, &user).await, before);
 
-    assert_eq!(subscribe(&app, &user, &db_basic).await.status, 201);
-    let duplicate = subscribe(&app, &user, &db_basic).await;
+    assert_eq!(app.subscribe(&user, &db_basic).await.status, 201);
+    let duplicate = app.subscribe(&user, &db_basic).await;
     assert_eq!(
         (duplicate.status, duplicate.error_code()),
         (409, "DUPLICATE_SUBSCRIPTION")
@@ -247,10 +220,10 @@ async fn refused_subscriptions_charge_nothing_take_no_quota_and_leave_no_rows() 
 
     // A Free plan allows one instance per user; one being torn down still counts.
     let free = app.plan_id("n8n", "Free").await;
-    let first = subscribe(&app, &user, &free).await;
+    let first = app.subscribe(&user, &free).await;
     let id = first.data()["id"].as_str().unwrap().to_owned();
-    assert_eq!(cancel(&app, &user, &id, true).await.status, 200);
-    let limited = subscribe(&app, &user, &free).await;
+    assert_eq!(app.cancel(&user, &id, true).await.status, 200);
+    let limited = app.subscribe(&user, &free).await;
     assert_eq!(
         (limited.status, limited.error_code()),
         (422, "INSTANCE_LIMIT")
@@ -269,25 +242,27 @@ async fn upgrades_only_go_up_within_the_service_and_refusals_change_nothing() {
         app.plan_id("n8n", "Basic").await,
         app.plan_id("n8n", "Pro").await,
     );
-    let id = subscribe(&app, &user, &basic).await.data()["id"]
+    let id = app.subscribe(&user, &basic).await.data()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let before = snapshot(&app, &user).await;
 
-    let down = upgrade(&app, &user, &id, &free).await;
+    let down = app.upgrade(&user, &id, &free).await;
     assert_eq!(
         (down.status, down.error_code()),
         (422, "DOWNGRADE_NOT_ALLOWED")
     );
-    let same = upgrade(&app, &user, &id, &basic).await;
+    let same = app.upgrade(&user, &id, &basic).await;
     assert_eq!((same.status, same.error_code()), (422, "SAME_PLAN"));
-    let other_service = upgrade(&app, &user, &id, &app.plan_id("ghost", "Creator").await).await;
+    let other_service = app
+        .upgrade(&user, &id, &app.plan_id("ghost", "Creator").await)
+        .await;
     assert_eq!(
         (other_service.status, other_service.error_code()),
         (422, "PLAN_NOT_IN_SERVICE")
     );
-    let short = upgrade(&app, &user, &id, &pro).await;
+    let short = app.upgrade(&user, &id, &pro).await;
     assert_eq!(
         (short.status, short.error_code()),
         (422, "INSUFFICIENT_CREDIT")
@@ -299,7 +274,7 @@ async fn upgrades_only_go_up_within_the_service_and_refusals_change_nothing() {
         )
         .await
         .unwrap();
-    let full = upgrade(&app, &user, &id, &pro).await;
+    let full = app.upgrade(&user, &id, &pro).await;
     assert_eq!((full.status, full.error_code()), (422, "QUOTA_EXCEEDED"));
     assert_eq!(snapshot(&app, &user).await, before);
     let detail = app
@@ -322,14 +297,14 @@ async fn a_failed_resize_undoes_the_whole_upgrade_and_the_cluster_converges_back
         app.plan_id("n8n", "Basic").await,
         app.plan_id("n8n", "Pro").await,
     );
-    let created = subscribe(&app, &user, &basic).await;
+    let created = app.subscribe(&user, &basic).await;
     assert_eq!(created.data()["instance"]["status"], "RUNNING");
     let id = created.data()["id"].as_str().unwrap().to_owned();
     let before = snapshot(&app, &user).await;
 
     // The resize gets half-way: the namespace objects take the new sizes, then the API server fails.
     app.kube.fail_after(3, 500);
-    let failed = upgrade(&app, &user, &id, &pro).await;
+    let failed = app.upgrade(&user, &id, &pro).await;
     assert_eq!(
         (failed.status, failed.error_code()),
         (502, "UPGRADE_FAILED"),
@@ -386,10 +361,10 @@ async fn cancelling_at_period_end_keeps_the_subscription_until_then() {
     let user = app.register("eva@example.com").await;
     app.fund(&user, 100_000).await;
     let plan = app.plan_id("ghost", "Creator").await;
-    let created = subscribe(&app, &user, &plan).await;
+    let created = app.subscribe(&user, &plan).await;
     let id = created.data()["id"].as_str().unwrap().to_owned();
     for _ in 0..2 {
-        let response = cancel(&app, &user, &id, false).await;
+        let response = app.cancel(&user, &id, false).await;
         assert_eq!(response.status, 200);
         assert_eq!(response.data()["status"], "ACTIVE");
         assert_eq!(
@@ -423,7 +398,8 @@ async fn another_users_subscription_is_404_everywhere() {
     let other = app.register("gani@example.com").await;
     app.fund(&owner, 100_000).await;
     app.fund(&other, 200_000).await;
-    let id = subscribe(&app, &owner, &app.plan_id("n8n", "Basic").await)
+    let id = app
+        .subscribe(&owner, &app.plan_id("n8n", "Basic").await)
         .await
         .data()["id"]
         .as_str()
@@ -432,12 +408,12 @@ async fn another_users_subscription_is_404_everywhere() {
     let path = format!("/api/user/services/subscriptions/{id}");
     assert_eq!(app.get_as(&path, &other.access_token).await.status, 404);
     assert_eq!(
-        upgrade(&app, &other, &id, &app.plan_id("n8n", "Pro").await)
+        app.upgrade(&other, &id, &app.plan_id("n8n", "Pro").await)
             .await
             .status,
         404
     );
-    assert_eq!(cancel(&app, &other, &id, true).await.status, 404);
+    assert_eq!(app.cancel(&other, &id, true).await.status, 404);
     assert_eq!(
         app.get_as(
             "/api/user/services/subscriptions/not-an-id",
@@ -506,7 +482,7 @@ async fn fifty_concurrent_subscribes_never_overdraw_or_duplicate() {
         app.plan_id("ghost", "Creator").await,
         app.plan_id("postgresql", "Basic DB").await,
     ];
-    let attempts = (0..50).map(|i| subscribe(&app, &user, &plans[i % 3]));
+    let attempts = (0..50).map(|i| app.subscribe(&user, &plans[i % 3]));
     let results = futures::future::join_all(attempts).await;
     let won = results.iter().filter(|r| r.status == 201).count();
     assert!(won <= 3, "{won} subscriptions from a wallet that covers 3");
@@ -543,7 +519,7 @@ async fn two_hundred_users_race_for_ten_slots_and_exactly_ten_win() {
         .unwrap();
     let emails: Vec<String> = (0..200).map(|i| format!("racer{i}@example.com")).collect();
     let users = futures::future::join_all(emails.iter().map(|e| app.register_quickly(e))).await;
-    let results = futures::future::join_all(users.iter().map(|u| subscribe(&app, u, &plan))).await;
+    let results = futures::future::join_all(users.iter().map(|u| app.subscribe(u, &plan))).await;
     let won = results.iter().filter(|r| r.status == 201).count();
     let full = results
         .iter()
@@ -566,14 +542,11 @@ async fn concurrent_upgrade_and_cancel_reach_one_consistent_outcome() {
     for i in 0..8 {
         let user = app.register(&format!("duel{i}@example.com")).await;
         app.fund(&user, 300_000).await;
-        let id = subscribe(&app, &user, &basic).await.data()["id"]
+        let id = app.subscribe(&user, &basic).await.data()["id"]
             .as_str()
             .unwrap()
             .to_owned();
-        let (up, down) = tokio::join!(
-            upgrade(&app, &user, &id, &pro),
-            cancel(&app, &user, &id, true)
-        );
+        let (up, down) = tokio::join!(app.upgrade(&user, &id, &pro), app.cancel(&user, &id, true));
         let detail = app
             .get_as(
                 &format!("/api/user/services/subscriptions/{id}"),
