@@ -402,15 +402,19 @@ async fn handle(
         verb: verb.to_owned(),
     }];
     // An apply that creates the object is authorized as a create as well.
-    if let (true, Some(name), None) = (verb == "patch", &name, &sub) {
-        let key = (plural.clone(), ns.clone(), name.clone());
-        if !inner.objects.contains_key(&key) {
-            needed.push(Access {
-                group: group.clone(),
-                resource: resource.clone(),
-                verb: "create".into(),
-            });
-        }
+    let creates = verb == "patch"
+        && sub.is_none()
+        && name.as_ref().is_some_and(|name| {
+            !inner
+                .objects
+                .contains_key(&(plural.clone(), ns.clone(), name.clone()))
+        });
+    if creates {
+        needed.push(Access {
+            group: group.clone(),
+            resource: resource.clone(),
+            verb: "create".into(),
+        });
     }
     inner.checked.extend(needed.iter().cloned());
     if let Some(rules) = &inner.rules {

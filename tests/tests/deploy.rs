@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{EnvVar, Namespace, Secret, ServiceAccount};
@@ -39,20 +40,43 @@ fn documents(file: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Every Kubernetes object in deploy/, the Secret example included.
-fn objects() -> Vec<Value> {
-    yaml_files()
-        .iter()
-        .filter(|file| *file != "kustomization.yaml")
-        .flat_map(|file| documents(file))
-        .collect()
+/// Every Kubernetes object in deploy/, the Secret example included, read once.
+fn objects() -> &'static [Value] {
+    static OBJECTS: LazyLock<Vec<Value>> = LazyLock::new(|| {
+        yaml_files()
+            .iter()
+            .filter(|file| *file != "kustomization.yaml")
+            .flat_map(|file| documents(file))
+            .collect()
+    });
+    &OBJECTS
 }
 
 fn object(kind: &str, name: &str) -> Value {
     objects()
-        .into_iter()
+        .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .cloned()
         .unwrap_or_else(|| panic!("deploy/ has no {kind} {name}"))
+}
+
+/// A list of strings in a manifest, as a set.
+fn names(list: &Value) -> BTreeSet<String> {
+    serde_json::from_value(list.clone()).unwrap_or_else(|e| panic!("{list}: {e}"))
+}
+
+/// The part of Spin's runtime config deploy/ uses.
+#[derive(Deserialize)]
+struct RuntimeConfig {
+    client_tls: Vec<ClientTls>,
+}
+
+#[derive(Deserialize)]
+struct ClientTls {
+    component_ids: BTreeSet<String>,
+    hosts: Vec<String>,
+    ca_use_webpki_roots: bool,
+    ca_roots_file: PathBuf,
 }
 
 fn typed<T: DeserializeOwned>(object: &Value) -> T {
@@ -89,7 +113,8 @@ fn secret_value(name: &str, key: &str) -> Option<String> {
         // The token controller fills in the token of the annotated ServiceAccount.
         let account =
             &secret.metadata.annotations.unwrap_or_default()["kubernetes.io/service-account.name"];
-        typed::<ServiceAccount>(&object("ServiceAccount", account));
+        // ... and that ServiceAccount is in deploy/ too (`object` panics otherwise).
+        object("ServiceAccount", account);
         return (key == "token").then(|| "a token".into());
     }
     secret.string_data.unwrap_or_default().get(key).cloned()
@@ -122,7 +147,7 @@ fn secret_ref(env: &[EnvVar], name: &str) -> Value {
 
 #[test]
 fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all() {
-    for object in objects() {
+    for object in objects().iter().cloned() {
         let (kind, name) = (
             object["kind"].as_str().unwrap(),
             &object["metadata"]["name"],
@@ -151,12 +176,7 @@ fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all()
         }
     }
     // The example Secret is filled in and applied by hand; everything else by `kubectl apply -k`.
-    let listed: BTreeSet<String> = documents("kustomization.yaml")[0]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap().to_owned())
-        .collect();
+    let listed = names(&documents("kustomization.yaml")[0]["resources"]);
     let mut expected = yaml_files();
     expected.remove("kustomization.yaml");
     expected.remove("secrets.example.yaml");
@@ -203,12 +223,7 @@ fn the_spin_app_binds_what_spin_toml_needs_and_secrets_only_from_secrets() {
 fn the_spin_app_runs_every_http_component_and_trusts_the_cluster_ca_where_it_calls_it() {
     let manifest = Manifest::bundled();
     let app = spin_app();
-    let components: BTreeSet<String> = app["spec"]["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let components = names(&app["spec"]["components"]);
     let http: BTreeSet<String> = manifest
         .routes
         .iter()
@@ -219,18 +234,11 @@ fn the_spin_app_runs_every_http_component_and_trusts_the_cluster_ca_where_it_cal
     let config_secret = app["spec"]["runtimeConfig"]["loadFromSecret"]
         .as_str()
         .unwrap();
-    let config: toml::Table = secret_value(config_secret, "runtime-config.toml")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let tls = config["client_tls"].as_array().unwrap();
-    assert_eq!(tls.len(), 1);
-    let ids: BTreeSet<String> = tls[0]["component_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let config: RuntimeConfig =
+        toml::from_str(&secret_value(config_secret, "runtime-config.toml").unwrap()).unwrap();
+    let [tls] = config.client_tls.as_slice() else {
+        panic!("one client_tls entry, for the API server");
+    };
     let calling_the_cluster: BTreeSet<String> = components
         .iter()
         .filter(|c| {
@@ -241,18 +249,19 @@ fn the_spin_app_runs_every_http_component_and_trusts_the_cluster_ca_where_it_cal
         })
         .cloned()
         .collect();
-    assert_eq!(ids, calling_the_cluster);
+    assert_eq!(tls.component_ids, calling_the_cluster);
     let api_host = setting("k8s_api_url")
         .strip_prefix("https://")
         .unwrap()
         .to_owned();
-    assert_eq!(
-        tls[0]["hosts"].as_array().unwrap(),
-        &vec![toml::Value::from(format!("{api_host}:443"))]
+    assert_eq!(tls.hosts, vec![format!("{api_host}:443")]);
+    assert!(
+        !tls.ca_use_webpki_roots,
+        "the cluster's CA, not public roots"
     );
 
     // The CA file is the cluster's own, from the ConfigMap every namespace has.
-    let ca_file = PathBuf::from(tls[0]["ca_roots_file"].as_str().unwrap());
+    let ca_file = &tls.ca_roots_file;
     let mount = app["spec"]["volumeMounts"]
         .as_array()
         .unwrap()
