@@ -245,23 +245,23 @@ impl TestApp {
             .await
             .unwrap();
         let id: String = row.get(0);
-        let principal = spincat::auth::Principal {
-            user_id: id.parse().unwrap(),
-            role: spincat::auth::Role::User,
-        };
-        let access_token = spincat::auth::AccessToken::issue(
-            &principal,
-            JWT_SECRET.as_bytes(),
-            spincat::ports::Clock::now(self.clock.as_ref()),
-            900,
-        )
-        .unwrap();
         TestUser {
+            access_token: self.access_token(&id, spincat::auth::Role::User),
             id,
             email: email.to_owned(),
-            access_token,
             refresh_token: String::new(),
         }
+    }
+
+    /// A fresh access token signed at the test clock's now, as a sign-in would issue: for tests
+    /// that move the clock further than a token lives.
+    pub fn access_token(&self, user_id: &str, role: spincat::auth::Role) -> String {
+        let principal = spincat::auth::Principal {
+            user_id: user_id.parse().unwrap(),
+            role,
+        };
+        spincat::auth::AccessToken::issue(&principal, JWT_SECRET.as_bytes(), self.clock_now(), 900)
+            .unwrap()
     }
 
     /// A registered user promoted to administrator, signed in again for a token with the role.

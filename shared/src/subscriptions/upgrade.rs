@@ -7,7 +7,7 @@ use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::catalog::PlanTier;
 use crate::http::ApiError;
-use crate::ledger::{self, Account, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, Row};
@@ -77,8 +77,13 @@ struct Pending {
     /// Charged for the rest of the period (positive), or refunded for an administrator's
     /// downgrade (negative).
     difference: i64,
-    transfer_key: String,
+    change_id: Uuid,
     period_end: DateTime<Utc>,
+}
+
+/// The ledger key of one plan change, and of its undoing.
+fn change_key(change_id: Uuid) -> String {
+    format!("plan-change:{change_id}")
 }
 
 /// Moves a subscription to another plan of its service mid-period. Users may only go strictly
@@ -213,15 +218,11 @@ async fn begin(
 
     let difference = new.price.amount() - paid.amount();
     let share = prorate(Rupiah::new(difference.abs()), &period, now);
-    let transfer_key = format!(
-        "plan-change:{subscription_id}:{}:{}",
-        new.id,
-        period.start.timestamp()
-    );
+    let change_id = Uuid::new_v4();
     if share > Rupiah::ZERO {
         let transfer = if difference > 0 {
             Transfer::charge(
-                transfer_key.clone(),
+                change_key(change_id),
                 TransferKind::Upgrade,
                 user_id,
                 share,
@@ -230,7 +231,7 @@ async fn begin(
             )
         } else {
             Transfer::refund(
-                transfer_key.clone(),
+                change_key(change_id),
                 user_id,
                 share,
                 format!("Change to {}: unused difference refunded", new.name),
@@ -238,13 +239,12 @@ async fn begin(
             )
         }
         .by((by.user_id != user_id).then_some(by.user_id));
-        ledger::post(tx, &transfer, now)
-            .await
-            .map_err(payment_error)?;
+        post_once(tx, &transfer, now).await?;
     }
     tx.execute(
         "UPDATE subscriptions SET plan_id = $2, previous_plan_id = $3, price_monthly = $4,
-             previous_price = $5, status = 'PENDING_UPGRADE', updated_at = $6
+             previous_price = $5, plan_change_id = $6, status = 'PENDING_UPGRADE',
+             updated_at = $7
          WHERE id = $1",
         params![
             subscription_id,
@@ -252,6 +252,7 @@ async fn begin(
             old.id,
             new.price.amount(),
             paid.amount(),
+            change_id,
             now
         ],
     )
@@ -266,7 +267,7 @@ async fn begin(
         old,
         new,
         difference: signed,
-        transfer_key,
+        change_id,
         period_end: period.end,
     })
 }
@@ -310,7 +311,7 @@ pub async fn resume_upgrades(
 async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pending>, ApiError> {
     let rows = conn
         .query(
-            "SELECT user_id, plan_id, previous_plan_id, period_start, period_end
+            "SELECT user_id, plan_id, previous_plan_id, plan_change_id, period_end
              FROM subscriptions WHERE id = $1 AND status = 'PENDING_UPGRADE'",
             params![id],
         )
@@ -324,12 +325,11 @@ async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pendin
     ) else {
         return Err(ApiError::internal("pending upgrade without its plans"));
     };
-    let period_start: DateTime<Utc> = row.get("period_start")?;
-    let transfer_key = format!("plan-change:{id}:{}:{}", new.id, period_start.timestamp());
+    let change_id: Uuid = row.get("plan_change_id")?;
     let moved = conn
         .query(
             "SELECT kind, amount FROM ledger_transfers WHERE idempotency_key = $1",
-            params![transfer_key.as_str()],
+            params![change_key(change_id)],
         )
         .await?;
     let difference = match moved.first() {
@@ -342,7 +342,7 @@ async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pendin
         old,
         new,
         difference,
-        transfer_key,
+        change_id,
         period_end: row.get("period_end")?,
     }))
 }
@@ -407,7 +407,7 @@ async fn undo(
             )
         };
         let reversal = Transfer {
-            key: format!("{}:undone", pending.transfer_key),
+            key: format!("{}:undone", change_key(pending.change_id)),
             kind: TransferKind::Refund,
             from,
             to,
@@ -418,9 +418,26 @@ async fn undo(
             // Only ever returns what this upgrade itself moved a moment ago.
             allow_overdraft: true,
         };
-        ledger::post(tx, &reversal, now)
-            .await
-            .map_err(payment_error)?;
+        post_once(tx, &reversal, now).await?;
     }
     Ok(())
+}
+
+/// Posts a transfer whose key is new by construction. Finding it already posted would mean the
+/// reply reports money that did not move, so that is an error, never a success.
+async fn post_once(
+    tx: &dyn Connection,
+    transfer: &Transfer,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    match ledger::post(tx, transfer, now)
+        .await
+        .map_err(payment_error)?
+    {
+        Posted::New { .. } => Ok(()),
+        Posted::Duplicate { .. } => Err(ApiError::internal(format!(
+            "plan change transfer {} was already posted",
+            transfer.key
+        ))),
+    }
 }
