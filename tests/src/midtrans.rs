@@ -37,6 +37,8 @@ pub struct Order {
     /// `None` until a payment is started: the status API does not know it yet.
     pub transaction_status: Option<String>,
     pub fraud_status: Option<String>,
+    /// For a refund or chargeback: the total reversed, as Midtrans writes it (`"5000.00"`).
+    pub reversed_amount: Option<String>,
     pub notification_url: Option<String>,
     pub snap_request: Value,
 }
@@ -153,6 +155,13 @@ impl MidtransDouble {
         order.fraud_status = fraud_status.map(str::to_owned);
     }
 
+    /// Records on Midtrans's side how much of an order has been refunded or charged back.
+    pub fn set_reversed_amount(&self, order_id: &str, amount: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        let order = inner.orders.get_mut(order_id).expect("a known order");
+        order.reversed_amount = Some(amount.to_owned());
+    }
+
     /// A signed notification for an order, built on the fixture `name`.
     pub fn notification(&self, order_id: &str, name: &str) -> Value {
         let amount = self.order(order_id).expect("a known order").gross_amount;
@@ -168,6 +177,9 @@ impl MidtransDouble {
             body["transaction_status"].as_str().unwrap(),
             body["fraud_status"].as_str(),
         );
+        if let Some(amount) = body["refund_amount"].as_str() {
+            self.set_reversed_amount(order_id, amount);
+        }
         self.post_notification(order_id, &body).await
     }
 
@@ -264,6 +276,7 @@ async fn snap(
             gross_amount: gross.unwrap(),
             transaction_status: None,
             fraud_status: None,
+            reversed_amount: None,
             notification_url: headers
                 .get("x-override-notification")
                 .and_then(|v| v.to_str().ok())
@@ -321,8 +334,17 @@ async fn status(
         "payment_type": "bank_transfer",
         "transaction_time": "2026-11-24 10:00:00",
         "transaction_status": status,
-        "fraud_status": order.fraud_status.unwrap_or_else(|| "accept".into()),
+        "fraud_status": order.fraud_status.clone().unwrap_or_else(|| "accept".into()),
     });
+    let reversed = order
+        .reversed_amount
+        .clone()
+        .unwrap_or_else(|| format!("{}.00", order.gross_amount));
+    match status.as_str() {
+        "refund" | "partial_refund" => body["refund_amount"] = json!(reversed),
+        "chargeback" | "partial_chargeback" => body["chargeback_amount"] = json!(reversed),
+        _ => {}
+    }
     sign(&mut body, SERVER_KEY);
     (StatusCode::OK, Json(body)).into_response()
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use spincat_tests::midtrans::{notification_for, sign, Fault, SERVER_KEY};
 use spincat_tests::{Options, TestApp, TestUser};
 
@@ -313,6 +313,7 @@ async fn duplicates_and_reordered_deliveries_change_nothing_twice() {
     let user = app.register("hana@example.com").await;
 
     let order = top_up(&app, &user, 50_000).await;
+    app.midtrans.set_status(&order, "settlement", None);
     let settlement = app.midtrans.notification(&order, "settlement-shopeepay");
     let pending = app
         .midtrans
@@ -363,6 +364,7 @@ async fn refunds_and_chargebacks_take_the_money_back_once() {
     let mut chargeback = notification_for(&charged_back, 40_000, "refund-gopay");
     chargeback["transaction_status"] = json!("chargeback");
     sign(&mut chargeback, SERVER_KEY);
+    app.midtrans.set_status(&charged_back, "chargeback", None);
     for _ in 0..2 {
         assert_eq!(
             app.midtrans
@@ -401,14 +403,11 @@ async fn forged_and_altered_notifications_are_refused_and_credit_nothing() {
     forged["signature_key"] = json!("0".repeat(128));
     let mut inflated = genuine.clone();
     inflated["gross_amount"] = json!("6000000.00");
-    let mut unpadded = genuine.clone();
-    unpadded["gross_amount"] = json!("60000");
     let mut unsigned = genuine.clone();
     unsigned.as_object_mut().unwrap().remove("signature_key");
     for (name, body) in [
         ("forged", &forged),
         ("inflated", &inflated),
-        ("unpadded", &unpadded),
         ("unsigned", &unsigned),
     ] {
         let (status, response) = app.midtrans.post_notification(&order, body).await;
@@ -431,7 +430,11 @@ async fn forged_and_altered_notifications_are_refused_and_credit_nothing() {
     assert_eq!(app.balance(&user.id).await, 0);
     assert_eq!(topup_status(&app, &order).await, "PENDING");
 
-    let unknown = notification_for("ORDER-NOBODY-MADE", 60_000, "settlement-bank_transfer");
+    let unknown = notification_for(
+        "TOPUP-20261124-0123456789abcdef01234567",
+        60_000,
+        "settlement-bank_transfer",
+    );
     let (status, response) = app.midtrans.post_notification(&order, &unknown).await;
     assert_eq!(status, 200, "signed but unknown: acknowledged and ignored");
     assert_eq!(response["data"]["result"], "IGNORED");
@@ -443,6 +446,7 @@ async fn a_hundred_concurrent_deliveries_of_one_settlement_credit_once() {
     let app = TestApp::spawn().await;
     let user = app.register("kiki@example.com").await;
     let order = top_up(&app, &user, 77_000).await;
+    app.midtrans.set_status(&order, "settlement", None);
     let body = app
         .midtrans
         .notification(&order, "settlement-bank_transfer");
@@ -664,4 +668,97 @@ async fn users_see_only_their_own_wallet_and_can_filter_it() {
     let inverted = get("from=2026-02-01&to=2026-01-01").await;
     assert_eq!(inverted.invalid_fields(), ["to"]);
     assert_eq!(app.get("/api/user/wallet").await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_settlement_replayed_as_a_refund_takes_nothing_back() {
+    let app = TestApp::spawn().await;
+    let user = app.register("rudi@example.com").await;
+    let order = top_up(&app, &user, 50_000).await;
+    let (status, _) = app.midtrans.deliver(&order, "settlement-gopay").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.balance(&user.id).await, 50_000);
+
+    // The signature covers order_id, status_code and gross_amount only: the altered body still
+    // verifies, and only the status API can tell it is a lie.
+    let mut replayed = app.midtrans.notification(&order, "settlement-gopay");
+    replayed["transaction_status"] = json!("refund");
+    let calls = app.midtrans.status_calls();
+    let (status, body) = app.midtrans.post_notification(&order, &replayed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.midtrans.status_calls(),
+        calls + 1,
+        "confirmed with Midtrans"
+    );
+    assert_eq!(app.balance(&user.id).await, 50_000);
+    assert_eq!(topup_status(&app, &order).await, "SETTLED");
+
+    // The same for a failure claimed about an order that is still open.
+    let pending = top_up(&app, &user, 20_000).await;
+    app.midtrans.set_status(&pending, "pending", None);
+    let mut claimed_failure = app.midtrans.notification(&pending, "deny-gopay");
+    claimed_failure["transaction_status"] = json!("deny");
+    app.midtrans
+        .post_notification(&pending, &claimed_failure)
+        .await;
+    assert_eq!(topup_status(&app, &pending).await, "PENDING");
+
+    // Even with confirmation of credits turned off, reversals are confirmed.
+    let lenient =
+        TestApp::spawn_with(Options::default().variable("midtrans_verify_status", "false")).await;
+    let user = lenient.register("sari@example.com").await;
+    let order = top_up(&lenient, &user, 50_000).await;
+    lenient.midtrans.deliver(&order, "settlement-gopay").await;
+    let mut replayed = lenient.midtrans.notification(&order, "settlement-gopay");
+    replayed["transaction_status"] = json!("chargeback");
+    lenient.midtrans.post_notification(&order, &replayed).await;
+    assert_eq!(lenient.balance(&user.id).await, 50_000);
+    app.assert_ledger_sound().await;
+    lenient.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_in_a_form_midtrans_never_sends_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.register("tono@example.com").await;
+    let order = top_up(&app, &user, 10_000).await;
+    app.midtrans.set_status(&order, "settlement", None);
+    let genuine = app
+        .midtrans
+        .notification(&order, "settlement-bank_transfer");
+    let altered = |field: &str, value: Value| {
+        let mut body = genuine.clone();
+        body[field] = value;
+        sign(&mut body, SERVER_KEY);
+        body
+    };
+    for (name, body) in [
+        ("leading space", altered("gross_amount", json!(" 10000.00"))),
+        ("no cents", altered("gross_amount", json!("10000"))),
+        ("a number", {
+            let mut body = altered("gross_amount", json!("10000"));
+            body["gross_amount"] = json!(10000);
+            body
+        }),
+        (
+            "three decimals",
+            altered("gross_amount", json!("10000.000")),
+        ),
+        (
+            "NUL in order_id",
+            altered("order_id", json!(format!("{order}\u{0}"))),
+        ),
+        ("not our order id", altered("order_id", json!("order-id"))),
+        ("status code", altered("status_code", json!("2000"))),
+    ] {
+        let (status, response) = app.midtrans.post_notification(&order, &body).await;
+        assert_eq!(status, 400, "{name}: {response}");
+        assert_eq!(response["error"]["code"], "INVALID_NOTIFICATION", "{name}");
+    }
+    assert_eq!(app.balance(&user.id).await, 0);
+    assert_eq!(topup_status(&app, &order).await, "PENDING");
+    let (status, _) = app.midtrans.post_notification(&order, &genuine).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.balance(&user.id).await, 10_000);
 }

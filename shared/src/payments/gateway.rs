@@ -3,11 +3,12 @@
 
 use serde_json::Value;
 
+use super::OrderId;
 use crate::money::Rupiah;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayReport {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub status_code: String,
     /// The exact string received (`"154600.00"`): it is what the signature covers.
     pub gross_amount: String,
@@ -50,10 +51,16 @@ impl GatewayReport {
             }
         };
         let required = |name: &str| text(name).ok_or_else(|| format!("{name} is missing"));
+        let status_code = required("status_code")?;
+        if status_code.len() != 3 || !status_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("status_code must be three digits".into());
+        }
+        let gross_amount = required("gross_amount")?;
+        whole_rupiah(&gross_amount).map_err(|e| format!("gross_amount: {e}"))?;
         Ok(Self {
-            order_id: required("order_id")?,
-            status_code: required("status_code")?,
-            gross_amount: required("gross_amount")?,
+            order_id: OrderId::parse(&required("order_id")?)?,
+            status_code,
+            gross_amount,
             signature_key: text("signature_key"),
             transaction_status: required("transaction_status")?,
             fraud_status: text("fraud_status"),
@@ -94,16 +101,17 @@ impl GatewayReport {
     }
 }
 
-/// `"154600.00"` or `"154600"` as whole rupiah; any fraction of a rupiah is refused, never
-/// rounded.
+/// An amount exactly as Midtrans writes one (`"154600.00"`: digits, a dot, two digits) as whole
+/// rupiah. Any other form, a fraction of a rupiah included, is refused, never rounded or trimmed.
 pub fn whole_rupiah(text: &str) -> Result<Rupiah, String> {
-    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !fraction.bytes().all(|b| b == b'0')
-    {
-        return Err(format!("{text:?} is not a whole rupiah amount"));
-    }
+    let well_formed = text.split_once('.').filter(|(whole, cents)| {
+        !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit()) && *cents == "00"
+    });
+    let Some((whole, _)) = well_formed else {
+        return Err(format!(
+            "{text:?} is not a whole rupiah amount written as 123.00"
+        ));
+    };
     whole
         .parse::<i64>()
         .map(Rupiah::new)
@@ -117,8 +125,14 @@ mod tests {
     #[test]
     fn amounts_are_whole_rupiah_exactly() {
         assert_eq!(whole_rupiah("154600.00"), Ok(Rupiah::new(154_600)));
-        assert_eq!(whole_rupiah("10000"), Ok(Rupiah::new(10_000)));
         for bad in [
+            "10000",
+            " 10000.00",
+            "10000.00 ",
+            "+10000.00",
+            "10000.0",
+            "10000.000",
+            ".00",
             "100.50",
             "-5.00",
             "",
@@ -132,7 +146,7 @@ mod tests {
 
     fn report(status: &str, fraud: Option<&str>) -> GatewayReport {
         GatewayReport {
-            order_id: "o".into(),
+            order_id: OrderId::parse("TOPUP-20261124-0123456789abcdef01234567").unwrap(),
             status_code: "200".into(),
             gross_amount: "1.00".into(),
             signature_key: None,

@@ -3,6 +3,7 @@
 mod gateway;
 mod midtrans;
 mod notification;
+mod order_id;
 mod settings;
 mod signature;
 mod topup;
@@ -10,6 +11,7 @@ mod topup;
 pub use gateway::{GatewayReport, Outcome};
 pub use midtrans::{Customer, Midtrans, MidtransError, SnapOrder};
 pub use notification::receive_notification;
+pub use order_id::OrderId;
 pub use settings::PaymentSettings;
 pub use signature::notification_signature;
 pub use topup::{

@@ -10,6 +10,7 @@ use super::signature::{notification_signature, signature_matches};
 use super::topup::{apply_report, Applied};
 use super::PaymentSettings;
 use crate::http::ApiError;
+use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::HttpClient;
@@ -27,7 +28,7 @@ pub async fn receive_notification(
     let report = GatewayReport::parse(body)
         .map_err(|reason| ApiError::bad_request("INVALID_NOTIFICATION", reason))?;
     let expected = notification_signature(
-        &report.order_id,
+        report.order_id.as_str(),
         &report.status_code,
         &report.gross_amount,
         &settings.server_key,
@@ -42,44 +43,75 @@ pub async fn receive_notification(
             "The notification signature does not match",
         ));
     }
-    let report = if settings.verify_status && would_move_money(conn, &report).await? {
-        confirmed(http, settings, &report).await?
-    } else {
-        report
+    let order = stored_order(conn, &report).await?;
+    if let Some((_, amount)) = &order {
+        if report.amount().ok() != Some(*amount) {
+            return Err(amount_mismatch(&report, *amount));
+        }
+    }
+    let report = match order {
+        Some((status, _))
+            if needs_confirmation(settings, &report) && would_move_money(&status, &report) =>
+        {
+            confirmed(http, settings, &report).await?
+        }
+        _ => report,
     };
     let applied = apply_report(conn, &report, now).await?;
-    if let Applied::AmountMismatch { expected, reported } = &applied {
-        tracing::error!(order_id = %report.order_id, %expected, reported, "signed notification with a wrong amount");
-        return Err(ApiError::bad_request(
-            "AMOUNT_MISMATCH",
-            "The notified amount differs from the order",
-        )
-        .with_details(json!({ "orderId": report.order_id })));
+    if let Applied::AmountMismatch { expected, .. } = &applied {
+        return Err(amount_mismatch(&report, *expected));
     }
     tracing::info!(order_id = %report.order_id, status = %report.transaction_status, ?applied, "notification applied");
     Ok(applied)
 }
 
-/// Whether acting on this report could change an order's state; only then is it worth a call to
-/// the status API. A repeat of a settled order's news answers at once, whatever Midtrans's state.
-async fn would_move_money(conn: &dyn Connection, report: &GatewayReport) -> Result<bool, ApiError> {
+/// Midtrans signs `order_id`, `status_code` and `gross_amount`, not `transaction_status`: a
+/// captured settlement can be replayed as a refund with its signature intact. So news that takes
+/// money back or fails an order is acted on only once the status API confirms it, whatever
+/// `midtrans_verify_status` says; that setting decides only for news that credits.
+fn needs_confirmation(settings: &PaymentSettings, report: &GatewayReport) -> bool {
+    match report.outcome() {
+        Outcome::Refunded | Outcome::ChargedBack | Outcome::Failed => true,
+        Outcome::Paid | Outcome::Waiting | Outcome::Unrecognised => settings.verify_status,
+    }
+}
+
+fn amount_mismatch(report: &GatewayReport, expected: Rupiah) -> ApiError {
+    tracing::error!(order_id = %report.order_id, %expected, reported = report.gross_amount, "signed notification with a wrong amount");
+    ApiError::bad_request(
+        "AMOUNT_MISMATCH",
+        "The notified amount differs from the order",
+    )
+    .with_details(json!({ "orderId": report.order_id.as_str() }))
+}
+
+/// The order's status and amount, when it is one of ours.
+async fn stored_order(
+    conn: &dyn Connection,
+    report: &GatewayReport,
+) -> Result<Option<(String, Rupiah)>, ApiError> {
     let rows = conn
         .query(
-            "SELECT status FROM topups WHERE order_id = $1",
+            "SELECT status, amount FROM topups WHERE order_id = $1",
             params![report.order_id.as_str()],
         )
         .await?;
-    let Some(row) = rows.first() else {
-        return Ok(false);
-    };
-    let status: String = row.get("status")?;
-    let open = matches!(status.as_str(), "PENDING" | "FAILED");
-    Ok(match report.outcome() {
+    rows.first()
+        .map(|row| Ok((row.get("status")?, Rupiah::new(row.get("amount")?))))
+        .transpose()
+}
+
+/// Whether acting on this report could change an order in `status`; only then is it worth a
+/// call to the status API. A repeat of a settled order's news answers at once, whatever
+/// Midtrans's state.
+fn would_move_money(status: &str, report: &GatewayReport) -> bool {
+    let open = matches!(status, "PENDING" | "FAILED");
+    match report.outcome() {
         Outcome::Paid => open,
         Outcome::Failed | Outcome::Waiting => status == "PENDING",
         Outcome::Refunded | Outcome::ChargedBack => !open,
         Outcome::Unrecognised => false,
-    })
+    }
 }
 
 /// The status API's word on the order, which replaces the notification's.
@@ -89,7 +121,7 @@ async fn confirmed(
     notified: &GatewayReport,
 ) -> Result<GatewayReport, ApiError> {
     match Midtrans::new(http, settings)
-        .status(&notified.order_id)
+        .status(notified.order_id.as_str())
         .await
     {
         Ok(report) if report.order_id == notified.order_id => Ok(report),

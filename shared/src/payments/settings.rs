@@ -9,7 +9,8 @@ pub struct PaymentSettings {
     pub is_production: bool,
     pub snap_url: String,
     pub api_url: String,
-    /// Confirm every state-changing notification with the status API before acting on it.
+    /// Confirm news that credits with the status API too (news that takes money back or fails
+    /// an order is always confirmed), as Midtrans's official clients do.
     pub verify_status: bool,
     pub notification_url: Option<String>,
     pub finish_url: Option<String>,
@@ -53,7 +54,7 @@ impl PaymentSettings {
                 .unwrap_or_else(|| api_default.into())
                 .trim_end_matches('/')
                 .to_owned(),
-            verify_status: config.parsed_or("midtrans_verify_status", false).await?,
+            verify_status: config.parsed_or("midtrans_verify_status", true).await?,
             notification_url: optional(config.get("midtrans_notification_url").await?),
             finish_url: optional(config.get("midtrans_finish_url").await?),
             unfinish_url: optional(config.get("midtrans_unfinish_url").await?),

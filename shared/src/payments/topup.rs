@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::gateway::{GatewayReport, Outcome};
 use super::midtrans::{Customer, Midtrans, MidtransError};
-use super::PaymentSettings;
+use super::{OrderId, PaymentSettings};
 use crate::auth::users::User;
 use crate::http::ApiError;
 use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer, TransferKind};
@@ -74,7 +74,7 @@ pub async fn create_topup(
             ),
         ));
     }
-    let order_id = new_order_id(now)?;
+    let order_id = OrderId::generate(now).map_err(ApiError::internal)?;
     let inserted = conn
         .query(
             "INSERT INTO topups (user_id, order_id, amount, status, idempotency_key, created_at,
@@ -101,7 +101,7 @@ pub async fn create_topup(
         phone: user.phone.as_deref(),
     };
     match Midtrans::new(http, settings)
-        .create_snap(&order_id, request.amount, customer)
+        .create_snap(order_id.as_str(), request.amount, customer)
         .await
     {
         Ok(snap) => {
@@ -117,7 +117,7 @@ pub async fn create_topup(
             )
             .await?;
             Ok(order_json(
-                &order_id,
+                order_id.as_str(),
                 request.amount,
                 &snap.token,
                 &snap.redirect_url,
@@ -125,7 +125,7 @@ pub async fn create_topup(
             ))
         }
         Err(error) => {
-            tracing::warn!(order_id, %error, "Snap refused or failed a top-up");
+            tracing::warn!(%order_id, %error, "Snap refused or failed a top-up");
             conn.execute(
                 "UPDATE topups SET status = 'FAILED', failure_reason = $2, updated_at = $3
                  WHERE order_id = $1 AND status = 'PENDING'",
@@ -199,16 +199,6 @@ fn order_json(
 }
 
 /// `TOPUP-<yyyymmdd>-<96 random bits>`: unique, and within Midtrans's 50 URL-safe characters.
-fn new_order_id(now: DateTime<Utc>) -> Result<String, ApiError> {
-    let mut random = [0u8; 12];
-    getrandom::fill(&mut random).map_err(ApiError::internal)?;
-    Ok(format!(
-        "TOPUP-{}-{}",
-        now.format("%Y%m%d"),
-        hex::encode(random)
-    ))
-}
-
 /// What a report did to its order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "SCREAMING_SNAKE_CASE")]
@@ -335,7 +325,7 @@ async fn credit(
         to: Account::Wallet(user_id),
         amount,
         description: "Wallet top-up".into(),
-        reference: Some(report.order_id.clone()),
+        reference: Some(report.order_id.to_string()),
         actor: None,
         allow_overdraft: false,
     };
@@ -395,7 +385,7 @@ async fn reverse(
             "Top-up refunded"
         }
         .into(),
-        reference: Some(report.order_id.clone()),
+        reference: Some(report.order_id.to_string()),
         actor: None,
         allow_overdraft: true,
     };
