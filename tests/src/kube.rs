@@ -48,6 +48,7 @@ struct Inner {
     down: bool,
     rollout_delay: Option<Duration>,
     requests: Vec<(String, String)>,
+    queries: Vec<BTreeMap<String, String>>,
     /// The rules of the role requests are authorized against; `None`: everything is allowed.
     rules: Option<Vec<PolicyRule>>,
     checked: BTreeSet<Access>,
@@ -210,6 +211,11 @@ impl KubeDouble {
         self.inner.lock().unwrap().requests.len()
     }
 
+    /// The query parameters of each request served, as the API server would parse them.
+    pub fn queries(&self) -> Vec<BTreeMap<String, String>> {
+        self.inner.lock().unwrap().queries.clone()
+    }
+
     pub fn requests(&self) -> Vec<(String, String)> {
         self.inner.lock().unwrap().requests.clone()
     }
@@ -322,6 +328,7 @@ async fn handle(
         inner
             .requests
             .push((method.to_string(), uri.path().to_owned()));
+        inner.queries.push(query.clone());
         let scheduled = match inner.fail_after.as_mut() {
             Some((0, code)) => {
                 let code = *code;
@@ -492,11 +499,26 @@ async fn handle(
             }
         }
         ("GET", Some(name), Some("log")) => {
-            if !pods(&inner)
+            let all = pods(&inner);
+            let Some((_, pod)) = all
                 .iter()
-                .any(|(p_ns, p)| p_ns == &ns && p["metadata"]["name"] == name)
-            {
+                .find(|(p_ns, p)| p_ns == &ns && p["metadata"]["name"] == name)
+            else {
                 return not_found("pods", &name);
+            };
+            if let Some(container) = query.get("container") {
+                let known = pod["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["name"] == container.as_str());
+                if !known {
+                    return status(
+                        400,
+                        "BadRequest",
+                        format!("container {container} is not valid for pod {name}"),
+                    );
+                }
             }
             let tail: usize = query
                 .get("tailLines")

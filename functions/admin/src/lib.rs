@@ -271,7 +271,9 @@ async fn adjust_wallet(ctx: &Ctx, actor: Uuid, user: Uuid) -> Result<Reply, ApiE
     let mut fields = ctx.json()?;
     let amount = fields.required("amount", |v| match v.integer()? {
         0 => Err("must not be zero".into()),
-        n if n.abs() > 1_000_000_000 => Err("must be at most 1000000000 either way".into()),
+        n if n.unsigned_abs() > 1_000_000_000 => {
+            Err("must be at most 1000000000 either way".into())
+        }
         n => Ok(n),
     });
     let reason = fields.required("reason", |v| {

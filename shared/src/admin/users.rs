@@ -187,6 +187,14 @@ pub async fn adjust_wallet(
                 LedgerError::Db(db) => db.into(),
                 other => ApiError::internal(other),
             })?;
+            if let Posted::Duplicate { transfer_id } = posted {
+                if !same_adjustment(tx, transfer_id, user_id, &adjustment).await? {
+                    return Err(ApiError::unprocessable(
+                        "IDEMPOTENCY_KEY_REUSED",
+                        "This Idempotency-Key was used for a different adjustment",
+                    ));
+                }
+            }
             let after = ledger::wallet_balance(tx, user_id).await?;
             let replayed = matches!(posted, Posted::Duplicate { .. });
             if !replayed {
@@ -210,4 +218,31 @@ pub async fn adjust_wallet(
         })
     })
     .await
+}
+
+/// Whether an already posted adjustment is this one (same wallet, signed amount and reason), so
+/// that a retry may replay it; a key reused for anything else is refused, as for top-ups.
+async fn same_adjustment(
+    tx: &dyn Connection,
+    transfer_id: Uuid,
+    user_id: Uuid,
+    adjustment: &Adjustment,
+) -> Result<bool, ApiError> {
+    let rows = tx
+        .query(
+            "SELECT CASE WHEN d.user_id = $2 THEN -t.amount ELSE t.amount END AS signed_amount,
+                    t.description, (d.user_id = $2 OR c.user_id = $2) AS same_wallet
+             FROM ledger_transfers t
+             JOIN ledger_accounts d ON d.id = t.debit_account_id
+             JOIN ledger_accounts c ON c.id = t.credit_account_id
+             WHERE t.id = $1",
+            params![transfer_id, user_id],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(false);
+    };
+    Ok(row.get::<Option<bool>>("same_wallet")? == Some(true)
+        && row.get::<i64>("signed_amount")? == adjustment.amount
+        && row.get::<String>("description")? == adjustment.reason)
 }

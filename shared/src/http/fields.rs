@@ -18,8 +18,14 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
+    /// A string without NUL or other control characters (line breaks and tabs aside): PostgreSQL
+    /// cannot store a NUL, and no field of ours has a use for the rest.
     pub fn text(&self) -> Result<&'a str, String> {
-        self.value.as_str().ok_or_else(|| "must be a string".into())
+        let text = self.value.as_str().ok_or("must be a string")?;
+        if text.chars().any(is_forbidden_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(text)
     }
 
     pub fn integer(&self) -> Result<i64, String> {
@@ -56,6 +62,40 @@ impl<'a> Input<'a> {
     pub fn json(&self) -> &'a Value {
         self.value
     }
+}
+
+fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+}
+
+/// The path of the first string in a JSON document (a key or a value) that holds a NUL, which no
+/// text or jsonb column can store: `template.env.NAME`, `features[2]`.
+pub fn nul_in(value: &Value) -> Option<String> {
+    fn walk(value: &Value, path: &str) -> Option<String> {
+        let join = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"))),
+            Value::Object(map) => map.iter().find_map(|(key, item)| {
+                if key.contains('\0') {
+                    Some(join(&key.replace('\0', "\\u0000")))
+                } else {
+                    walk(item, &join(key))
+                }
+            }),
+            _ => None,
+        }
+    }
+    walk(value, "")
 }
 
 impl Fields {

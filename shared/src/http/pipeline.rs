@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::cors::Cors;
+use super::fields::nul_in;
 use super::{ApiError, Fields, Request, Response};
 use crate::ports::{BoxFuture, Config, Connection, Ports};
 
@@ -63,15 +64,17 @@ impl Ctx {
                 "Send the body as application/json",
             ));
         }
-        match serde_json::from_slice::<Value>(&self.request.body) {
-            Ok(Value::Object(map)) => Ok(Fields::from_json_object(map)),
-            Ok(_) => Err(ApiError::bad_request(
+        let body = serde_json::from_slice::<Value>(&self.request.body).map_err(|e| {
+            ApiError::bad_request("MALFORMED_JSON", format!("The body is not valid JSON: {e}"))
+        })?;
+        if let Some(field) = nul_in(&body) {
+            return Err(ApiError::field(&field, "must not contain a NUL character"));
+        }
+        match body {
+            Value::Object(map) => Ok(Fields::from_json_object(map)),
+            _ => Err(ApiError::bad_request(
                 "INVALID_BODY",
                 "The body must be a JSON object",
-            )),
-            Err(e) => Err(ApiError::bad_request(
-                "MALFORMED_JSON",
-                format!("The body is not valid JSON: {e}"),
             )),
         }
     }

@@ -23,10 +23,40 @@ pub trait Located: Resource {
             format!("{api_url}/apis/{}/{}", Self::GROUP, Self::VERSION)
         };
         match namespace {
-            Some(ns) => format!("{base}/namespaces/{ns}/{}", Self::URL_PATH_SEGMENT),
+            Some(ns) => format!(
+                "{base}/namespaces/{}/{}",
+                path_segment(ns),
+                Self::URL_PATH_SEGMENT
+            ),
             None => format!("{base}/{}", Self::URL_PATH_SEGMENT),
         }
     }
+}
+
+/// A value (a namespace, a name) as one path segment of an API URL: everything but RFC 3986's
+/// unreserved characters is percent-encoded, and so are the dots of `.` and `..`, so no value can
+/// end its segment, climb the path or start a query.
+fn path_segment(value: &str) -> String {
+    let all_dots = value.bytes().all(|b| b == b'.');
+    value
+        .bytes()
+        .map(|b| match b {
+            b'.' if all_dots => "%2E".to_owned(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Query parameters, each name and value form-encoded.
+fn query(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
 }
 
 impl<K: Resource> Located for K {}
@@ -56,7 +86,7 @@ impl<'a> Kube<'a> {
         let namespace = namespace.filter(|_| K::Scope::NAMESPACED);
         let collection = K::collection(&self.settings.api_url, namespace);
         match name {
-            Some(name) => format!("{collection}/{name}"),
+            Some(name) => format!("{collection}/{}", path_segment(name)),
             None => collection,
         }
     }
@@ -111,8 +141,9 @@ impl<'a> Kube<'a> {
             .as_deref()
             .ok_or(KubeError::Invalid("no name".into()))?;
         let url = format!(
-            "{}?fieldManager={FIELD_MANAGER}&force=true",
-            self.url::<K>(meta.namespace.as_deref(), Some(name))
+            "{}?{}",
+            self.url::<K>(meta.namespace.as_deref(), Some(name)),
+            query(&[("fieldManager", FIELD_MANAGER), ("force", "true")])
         );
         let body = serde_json::to_vec(object).map_err(|e| KubeError::Invalid(e.to_string()))?;
         let answer = self
@@ -149,8 +180,7 @@ impl<'a> Kube<'a> {
     {
         let mut url = self.url::<K>(namespace, None);
         if let Some(selector) = label_selector {
-            let encoded: String = form_urlencoded::byte_serialize(selector.as_bytes()).collect();
-            url.push_str(&format!("?labelSelector={encoded}"));
+            url = format!("{url}?{}", query(&[("labelSelector", selector)]));
         }
         let answer = self
             .send("GET", url, "application/json", Vec::new())
@@ -208,7 +238,8 @@ impl<'a> Kube<'a> {
         Ok(())
     }
 
-    /// The last lines of a pod container's log.
+    /// The last lines of a pod container's log. Never `follow`: a stream would hold the
+    /// request open.
     pub async fn logs(
         &self,
         namespace: &str,
@@ -217,19 +248,36 @@ impl<'a> Kube<'a> {
         tail_lines: u32,
         since_seconds: Option<u32>,
     ) -> Result<String, KubeError> {
-        let mut url = format!(
-            "{}/{pod}/log?tailLines={tail_lines}",
-            k8s_openapi::api::core::v1::Pod::collection(&self.settings.api_url, Some(namespace))
+        let tail_lines = tail_lines.to_string();
+        let since_seconds = since_seconds.map(|s| s.to_string());
+        let mut parameters = vec![("tailLines", tail_lines.as_str())];
+        parameters.extend(container.map(|c| ("container", c)));
+        parameters.extend(since_seconds.as_deref().map(|s| ("sinceSeconds", s)));
+        let url = format!(
+            "{}/log?{}",
+            self.url::<k8s_openapi::api::core::v1::Pod>(Some(namespace), Some(pod)),
+            query(&parameters)
         );
-        if let Some(container) = container {
-            url.push_str(&format!("&container={container}"));
-        }
-        if let Some(since) = since_seconds {
-            url.push_str(&format!("&sinceSeconds={since}"));
-        }
         let answer = self
             .send("GET", url, "application/json", Vec::new())
             .await?;
         Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_cannot_leave_their_place_in_the_url() {
+        assert_eq!(path_segment("spincat-u-1"), "spincat-u-1");
+        assert_eq!(path_segment("a/b?c=d&e"), "a%2Fb%3Fc%3Dd%26e");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("node.example"), "node.example");
+        assert_eq!(
+            query(&[("container", "c&follow=true&limitBytes=1")]),
+            "container=c%26follow%3Dtrue%26limitBytes%3D1"
+        );
     }
 }
