@@ -2,10 +2,12 @@
 //! with that component's ports, as Spin would send it.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
+use axum::extract::ConnectInfo;
 use futures::FutureExt;
 use http_body_util::BodyExt;
 use spincat::http::{error_response, ApiError, Request, Response, MAX_BODY_BYTES};
@@ -105,7 +107,11 @@ impl Host {
         }
     }
 
-    async fn serve_http(&self, request: axum::extract::Request) -> axum::response::Response {
+    async fn serve_http(
+        &self,
+        request: axum::extract::Request,
+        peer: SocketAddr,
+    ) -> axum::response::Response {
         let (parts, body) = request.into_parts();
         let mut incoming = Request::new(parts.method.as_str(), parts.uri.path());
         incoming.query = parts.uri.query().unwrap_or_default().to_owned();
@@ -119,6 +125,10 @@ impl Host {
                 )
             })
             .collect();
+        // As Spin does: its own value after whatever the client sent under the same name.
+        incoming
+            .headers
+            .push(("spin-client-addr".into(), peer.to_string()));
         incoming.body = read_capped(body, MAX_BODY_BYTES + 1).await;
         let response = self.dispatch(incoming).await;
         let mut builder = axum::response::Response::builder().status(response.status);
@@ -166,10 +176,16 @@ impl Database for Undeclared {
 
 /// Serves until the listener fails or the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, host: Arc<Host>) -> anyhow::Result<()> {
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let host = host.clone();
-        async move { host.serve_http(request).await }
-    });
-    axum::serve(listener, app).await?;
+    let app = axum::Router::new().fallback(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: axum::extract::Request| {
+            let host = host.clone();
+            async move { host.serve_http(request, peer).await }
+        },
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }

@@ -447,3 +447,69 @@ mod independent_jwt {
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 }
+
+/// A client whose requests come from `ip` (any address of the loopback range works on Linux).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attacker_cannot_lock_out_the_owner_nor_tell_who_has_an_account() {
+    let app = TestApp::spawn_with(
+        Options::default()
+            .variable("login_max_attempts", "5")
+            .variable("login_max_attempts_per_source", "12"),
+    )
+    .await;
+    app.admin("root@example.com").await;
+    let attacker = client_from([127, 0, 0, 2]);
+    let owner = client_from([127, 0, 0, 3]);
+    let login = |client: &reqwest::Client, email: &str, password: &str| {
+        app.send(
+            client
+                .post(app.url("/api/auth/login"))
+                // A forged address of its own changes nothing: the runtime's value comes last.
+                .header("spin-client-addr", "198.51.100.1:1")
+                .json(&json!({ "email": email, "password": password })),
+        )
+    };
+
+    for email in ["root@example.com", "nobody@example.com"] {
+        for _ in 0..5 {
+            let answer = login(&attacker, email, "wrong guess").await;
+            assert_eq!(answer.error_code(), "INVALID_CREDENTIALS", "{email}");
+        }
+        let throttled = login(&attacker, email, PASSWORD).await;
+        assert_eq!(
+            (throttled.status, throttled.error_code()),
+            (429, "TOO_MANY_ATTEMPTS"),
+            "{email}: a known and an unknown email are throttled alike"
+        );
+        assert!(throttled.header("retry-after").is_some());
+    }
+
+    let signed_in = login(&owner, "root@example.com", PASSWORD).await;
+    assert_eq!(
+        signed_in.status, 200,
+        "the owner, elsewhere: {:?}",
+        signed_in.body
+    );
+
+    // One address trying many accounts meets the wider limit.
+    for email in ["a@example.com", "b@example.com"] {
+        assert_eq!(login(&attacker, email, "wrong guess").await.status, 401);
+    }
+    assert_eq!(
+        login(&attacker, "c@example.com", "wrong guess")
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        login(&owner, "c@example.com", "wrong guess").await.status,
+        401
+    );
+}

@@ -3,6 +3,7 @@
 use serde_json::json;
 use spincat::auth::{
     self, users, AuthSettings, Email, Password, PersonName, Phone, RefreshToken, Registration,
+    SourceAddress,
 };
 use spincat::http::{ApiError, Ctx, Reply};
 
@@ -51,8 +52,17 @@ async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
     let password = fields.required("password", |v| non_empty(v.text()?));
     let (email, password) = fields.finish(|| Some((email?, password?)))?;
     let settings = AuthSettings::load(ctx.config()).await?;
+    let source = SourceAddress::parse(ctx.request.last_header(&settings.client_address_header));
     let conn = ctx.db().await?;
-    let session = auth::log_in(conn.as_ref(), &settings, &email, &password, ctx.now).await?;
+    let session = auth::log_in(
+        conn.as_ref(),
+        &settings,
+        &email,
+        &password,
+        &source,
+        ctx.now,
+    )
+    .await?;
     Ok(Reply::ok("Signed in", session.to_json()))
 }
 

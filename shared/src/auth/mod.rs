@@ -11,6 +11,7 @@ mod refresh_token;
 mod role;
 mod session;
 mod settings;
+mod throttle;
 pub mod users;
 
 pub use access_token::{AccessToken, TokenError};
@@ -23,3 +24,4 @@ pub use refresh_token::RefreshToken;
 pub use role::Role;
 pub use session::{log_in, log_out, refresh, register, Registration, Session};
 pub use settings::AuthSettings;
+pub use throttle::SourceAddress;

@@ -4,7 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::users::{self, Attempt, NewUser, User};
+use super::throttle::{self, Attempt, SourceAddress};
+use super::users::{self, NewUser, User};
 use super::{
     AccessToken, AuthSettings, Email, Password, PasswordHash, PersonName, Phone, Principal,
     RefreshToken, Role,
@@ -70,28 +71,29 @@ pub async fn register(
     start_session(conn, settings, user, Uuid::new_v4(), now).await
 }
 
-/// The same answer for an unknown email and a wrong password, after the same amount of work.
+/// The same answer for an unknown email and a wrong password, after the same amount of work,
+/// and the same throttling for both (see `throttle`).
 pub async fn log_in(
     conn: &dyn Connection,
     settings: &AuthSettings,
     email: &Email,
     password: &str,
+    source: &SourceAddress,
     now: DateTime<Utc>,
 ) -> Result<Session, ApiError> {
+    if let Attempt::ThrottledFor(wait) =
+        throttle::count_attempt(conn, settings, email, source, now).await?
+    {
+        return Err(ApiError::too_many_attempts(wait.num_seconds().max(1) as u64));
+    }
     let Some((user, hash)) = users::find_with_password(conn, email).await? else {
         PasswordHash::dummy().verify(password);
         return Err(invalid_credentials());
     };
-    let lockout = Duration::seconds(settings.login_lockout_seconds);
-    if let Attempt::LockedFor(wait) =
-        users::count_login_attempt(conn, user.id, now, settings.login_max_attempts, lockout).await?
-    {
-        return Err(ApiError::too_many_attempts(wait.num_seconds().max(1) as u64));
-    }
     if !hash.verify(password) {
         return Err(invalid_credentials());
     }
-    users::clear_login_attempts(conn, user.id).await?;
+    throttle::succeeded(conn, email, source).await?;
     if !user.is_active {
         return Err(account_disabled());
     }

@@ -1,6 +1,6 @@
 //! The `users` table.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -96,62 +96,6 @@ pub async fn find_with_password(
             ))
         })
         .transpose()
-}
-
-/// Whether a login attempt for this account may go ahead now.
-pub enum Attempt {
-    Allowed,
-    LockedFor(Duration),
-}
-
-/// Counts a login attempt before the password is checked, in one conditional statement, so
-/// concurrent guesses cannot slip past the limit. A successful login clears the count.
-pub async fn count_login_attempt(
-    conn: &dyn Connection,
-    user_id: Uuid,
-    now: DateTime<Utc>,
-    max_attempts: i32,
-    lockout: Duration,
-) -> Result<Attempt, DbError> {
-    let window_start = now - lockout;
-    let counted = conn
-        .execute(
-            "UPDATE users SET
-                 failed_logins = CASE WHEN last_failed_login_at IS NULL
-                                        OR last_failed_login_at <= $3
-                                      THEN 1 ELSE failed_logins + 1 END,
-                 last_failed_login_at = $2
-             WHERE id = $1
-               AND NOT (failed_logins >= $4 AND last_failed_login_at > $3)",
-            params![user_id, now, window_start, max_attempts],
-        )
-        .await?;
-    if counted == 1 {
-        return Ok(Attempt::Allowed);
-    }
-    let rows = conn
-        .query(
-            "SELECT last_failed_login_at FROM users WHERE id = $1",
-            params![user_id],
-        )
-        .await?;
-    let last: Option<DateTime<Utc>> = match rows.first() {
-        Some(row) => row.get("last_failed_login_at")?,
-        None => None,
-    };
-    let unlocks_at = last.unwrap_or(now) + lockout;
-    Ok(Attempt::LockedFor(
-        (unlocks_at - now).max(Duration::seconds(1)),
-    ))
-}
-
-pub async fn clear_login_attempts(conn: &dyn Connection, user_id: Uuid) -> Result<(), DbError> {
-    conn.execute(
-        "UPDATE users SET failed_logins = 0, last_failed_login_at = NULL WHERE id = $1",
-        params![user_id],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Users whose name or email contains `search`, newest first.

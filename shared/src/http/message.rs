@@ -40,6 +40,16 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The last value of a header: where a runtime or a proxy appends its own value after
+    /// whatever the client sent (as Spin does with `spin-client-addr`).
+    pub fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The path split into its non-empty segments, for slice-pattern routing.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()
