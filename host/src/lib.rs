@@ -9,6 +9,7 @@ pub mod local_pg;
 pub mod manifest;
 pub mod migrate;
 pub mod outbound;
+pub mod passwords;
 pub mod routes;
 pub mod seed;
 pub mod server;

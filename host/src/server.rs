@@ -11,11 +11,12 @@ use axum::extract::ConnectInfo;
 use futures::FutureExt;
 use http_body_util::BodyExt;
 use spincat::http::{error_response, ApiError, Request, Response, MAX_BODY_BYTES};
-use spincat::ports::{BoxFuture, Clock, Database, DbError, HttpClient, Ports};
+use spincat::ports::{BoxFuture, Clock, Database, DbError, HttpClient, OnDemand, Passwords, Ports};
 
 use crate::config::{ComponentConfig, Variables};
 use crate::db::NativeDatabase;
 use crate::manifest::Manifest;
+use crate::passwords::BlockingPasswords;
 use crate::routes::RouteTable;
 
 /// A component's `handle` function.
@@ -40,6 +41,7 @@ impl Host {
     ) -> anyhow::Result<Self> {
         variables.check_required()?;
         let mut pools: BTreeMap<String, NativeDatabase> = BTreeMap::new();
+        let passwords: Arc<dyn Passwords> = Arc::new(BlockingPasswords::per_core());
         let mut components = BTreeMap::new();
         // Only components an HTTP route reaches are served; cron components run under Spin.
         let served = manifest
@@ -60,7 +62,7 @@ impl Host {
                             NativeDatabase::connect_lazily(url, POOL_SIZE)?,
                         );
                     }
-                    Arc::new(pools[url].clone())
+                    Arc::new(OnDemand::over(Arc::new(pools[url].clone())))
                 }
                 None => Arc::new(Undeclared),
             };
@@ -69,6 +71,7 @@ impl Host {
                 http: http.clone(),
                 config: Arc::new(config),
                 clock: clock.clone(),
+                passwords: passwords.clone(),
             };
             components.insert(id.clone(), (handler, ports));
         }

@@ -20,6 +20,7 @@ pub mod renewals;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
 pub mod subscriptions;
+pub mod upstream;
 pub mod wallet;
 
 /// Makes a function crate a component: its native `handle(request, ports)`, which the native

@@ -42,7 +42,9 @@ async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
     })?;
     let settings = AuthSettings::load(ctx.config()).await?;
     let conn = ctx.db().await?;
-    let session = auth::register(conn.as_ref(), &settings, registration, ctx.now).await?;
+    let passwords = ctx.ports.passwords.as_ref();
+    let session =
+        auth::register(conn.as_ref(), passwords, &settings, registration, ctx.now).await?;
     Ok(Reply::created("Account created", session.to_json()))
 }
 
@@ -56,6 +58,7 @@ async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
     let conn = ctx.db().await?;
     let session = auth::log_in(
         conn.as_ref(),
+        ctx.ports.passwords.as_ref(),
         &settings,
         &email,
         &password,

@@ -8,6 +8,7 @@ use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::ClusterSettings;
 use spincat::provisioning::{InstanceChange, InstanceFilter, Provisioner};
 use spincat::subscriptions::InstanceName;
+use spincat::upstream;
 use uuid::Uuid;
 
 spincat::component!(route);
@@ -30,44 +31,48 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let user = principal.user_id;
     let now = ctx.now;
     let (method, segments) = (ctx.request.method.as_str(), ctx.request.segments());
-    let data = match (method, segments.as_slice()) {
-        ("GET", ["api", "user", "services", "instances"]) => {
-            return list(ctx, &provisioner, principal).await;
-        }
-        ("GET", ["api", "user", "services", "instances", id]) => {
-            provisioner.detail(user, instance_id(id)?, now).await?
-        }
-        ("PUT", ["api", "user", "services", "instances", id]) => {
-            let change = change(ctx)?;
-            provisioner
-                .update(user, instance_id(id)?, change, now)
-                .await?
-        }
-        ("POST", ["api", "user", "services", "instances", id, "start"]) => {
-            provisioner.start(user, instance_id(id)?, now).await?
-        }
-        ("POST", ["api", "user", "services", "instances", id, "stop"]) => {
-            provisioner.stop(user, instance_id(id)?, now).await?
-        }
-        ("POST", ["api", "user", "services", "instances", id, "restart"]) => {
-            provisioner.restart(user, instance_id(id)?, now).await?
-        }
-        ("GET", ["api", "user", "services", "instances", id, "logs"]) => {
-            let mut query = ctx.query();
-            let lines = query
-                .optional("lines", |v| bounded(v.integer()?, 1, 5_000))
-                .unwrap_or(200);
-            let since = query.optional("since", |v| bounded(v.integer()?, 1, 7 * 86_400));
-            query.finish(|| Some(()))?;
-            provisioner
-                .logs(user, instance_id(id)?, lines, since)
-                .await?
-        }
-        ("GET", ["api", "user", "services", "instances", id, "credentials"]) => {
-            provisioner.credentials(user, instance_id(id)?).await?
-        }
-        _ => return Err(ApiError::route_not_found(method, &ctx.request.path)),
+    if let ("GET", ["api", "user", "services", "instances"]) = (method, segments.as_slice()) {
+        return list(ctx, &provisioner, principal).await;
+    }
+    // Every other route reads or changes the instance in the cluster.
+    let action = async {
+        Ok(match (method, segments.as_slice()) {
+            ("GET", ["api", "user", "services", "instances", id]) => {
+                provisioner.detail(user, instance_id(id)?, now).await?
+            }
+            ("PUT", ["api", "user", "services", "instances", id]) => {
+                let change = change(ctx)?;
+                provisioner
+                    .update(user, instance_id(id)?, change, now)
+                    .await?
+            }
+            ("POST", ["api", "user", "services", "instances", id, "start"]) => {
+                provisioner.start(user, instance_id(id)?, now).await?
+            }
+            ("POST", ["api", "user", "services", "instances", id, "stop"]) => {
+                provisioner.stop(user, instance_id(id)?, now).await?
+            }
+            ("POST", ["api", "user", "services", "instances", id, "restart"]) => {
+                provisioner.restart(user, instance_id(id)?, now).await?
+            }
+            ("GET", ["api", "user", "services", "instances", id, "logs"]) => {
+                let mut query = ctx.query();
+                let lines = query
+                    .optional("lines", |v| bounded(v.integer()?, 1, 5_000))
+                    .unwrap_or(200);
+                let since = query.optional("since", |v| bounded(v.integer()?, 1, 7 * 86_400));
+                query.finish(|| Some(()))?;
+                provisioner
+                    .logs(user, instance_id(id)?, lines, since)
+                    .await?
+            }
+            ("GET", ["api", "user", "services", "instances", id, "credentials"]) => {
+                provisioner.credentials(user, instance_id(id)?).await?
+            }
+            _ => return Err(ApiError::route_not_found(method, &ctx.request.path)),
+        })
     };
+    let data = upstream::bounded(conn.as_ref(), user, now, action).await?;
     Ok(Reply::ok("Instance", data))
 }
 

@@ -7,6 +7,7 @@ use spincat::kube::ClusterSettings;
 use spincat::ports::db::Connection;
 use spincat::provisioning::Provisioner;
 use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionFilter, Upgrader};
+use spincat::upstream;
 use uuid::Uuid;
 
 spincat::component!(route);
@@ -69,7 +70,7 @@ async fn subscribe(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
     let (id, created) =
         subscriptions::subscribe(conn.as_ref(), principal.user_id, &request, ctx.now).await?;
     if created {
-        start_provisioning(ctx, conn.as_ref(), id).await;
+        start_provisioning(ctx, conn.as_ref(), principal.user_id, id).await;
     }
     let detail = subscriptions::detail(conn.as_ref(), principal.user_id, id).await?;
     Ok(if created {
@@ -113,7 +114,8 @@ async fn upgrade(ctx: &Ctx, principal: Principal, id: &str) -> Result<Reply, Api
         conn: conn.as_ref(),
         resize: &provisioner,
     };
-    let result = subscriptions::upgrade(upgrader, principal, id, new_plan, ctx.now).await?;
+    let upgrade = subscriptions::upgrade(upgrader, principal, id, new_plan, ctx.now);
+    let result = upstream::bounded(conn.as_ref(), principal.user_id, ctx.now, upgrade).await?;
     Ok(Reply::ok("Plan changed", result))
 }
 
@@ -131,8 +133,14 @@ async fn cancel(ctx: &Ctx, principal: Principal, id: &str) -> Result<Reply, ApiE
 }
 
 /// Takes the new instance's first provisioning step right away. Best effort: if the cluster is
-/// unreachable the instance stays PENDING and the reconcile job carries on.
-async fn start_provisioning(ctx: &Ctx, conn: &dyn Connection, subscription_id: Uuid) {
+/// unreachable, or the user already has as many requests waiting on it as they may, the instance
+/// stays PENDING and the reconcile job carries on.
+async fn start_provisioning(
+    ctx: &Ctx,
+    conn: &dyn Connection,
+    user_id: Uuid,
+    subscription_id: Uuid,
+) {
     let step = async {
         let cluster = ClusterSettings::load(ctx.config()).await?;
         let provisioner = Provisioner::new(conn, ctx.ports.http.as_ref(), &cluster);
@@ -147,6 +155,7 @@ async fn start_provisioning(ctx: &Ctx, conn: &dyn Connection, subscription_id: U
         }
         Ok::<_, ApiError>(())
     };
+    let step = upstream::bounded(conn, user_id, ctx.now, step);
     if let Err(error) = step.await {
         tracing::warn!(%subscription_id, error = %error.message, "provisioning will be retried by the reconcile job");
     }

@@ -6,6 +6,7 @@ use spincat::auth::{self, users};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::money::Rupiah;
 use spincat::payments::{self, PaymentSettings, TopUpRequest};
+use spincat::upstream;
 use spincat::wallet::{self, TransactionFilter, TRANSACTION_STATUSES, TRANSACTION_TYPES};
 
 spincat::component!(route);
@@ -49,15 +50,15 @@ async fn top_up(ctx: &Ctx) -> Result<Reply, ApiError> {
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| ApiError::unauthorized("INVALID_TOKEN", "The account is not active"))?;
-    let order = payments::create_topup(
+    let create = payments::create_topup(
         conn.as_ref(),
         ctx.ports.http.as_ref(),
         &settings,
         &user,
         request,
         ctx.now,
-    )
-    .await?;
+    );
+    let order = upstream::bounded(conn.as_ref(), user.id, ctx.now, create).await?;
     Ok(Reply::created(
         "Top-up created: complete the payment",
         order,

@@ -17,7 +17,7 @@ pub mod users;
 pub use access_token::{AccessToken, TokenError};
 pub use email::Email;
 pub use job::authenticate_job;
-pub use password::{Password, PasswordHash};
+pub use password::{Password, PasswordHash, ARGON2_LANES, ARGON2_MEMORY_KIB, ARGON2_PASSES};
 pub use principal::{authenticate, authenticate_admin, Principal};
 pub use profile::{PersonName, Phone};
 pub use refresh_token::RefreshToken;

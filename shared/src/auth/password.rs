@@ -1,8 +1,23 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Argon2id at OWASP's minimum (Password Storage Cheat Sheet): 19 MiB of memory, two passes, one
+/// lane. Each hash costs that memory and tens of milliseconds of one core, which is why only a
+/// few run at once (see `ports::Passwords`). Stored hashes carry their own parameters, so
+/// raising these later still verifies the old ones.
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+pub const ARGON2_PASSES: u32 = 2;
+pub const ARGON2_LANES: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None)
+        .expect("OWASP's parameters are valid Argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
 
 /// A password as typed at registration: 8 to 128 characters. The upper bound keeps hashing cheap
 /// enough that a long password is not a way to burn our CPU.
+#[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
@@ -44,7 +59,7 @@ impl PasswordHash {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        Argon2::default()
+        argon2()
             .hash_password(password.as_str().as_bytes(), &salt)
             .map(|hash| Self(hash.to_string()))
             .map_err(|e| e.to_string())
@@ -65,7 +80,7 @@ impl PasswordHash {
     /// Constant-time comparison inside argon2; a malformed stored hash never matches.
     pub fn verify(&self, candidate: &str) -> bool {
         argon2::password_hash::PasswordHash::new(&self.0).is_ok_and(|parsed| {
-            Argon2::default()
+            argon2()
                 .verify_password(candidate.as_bytes(), &parsed)
                 .is_ok()
         })
@@ -79,7 +94,7 @@ mod tests {
     #[test]
     fn hashes_verify_only_the_right_password() {
         let hash = PasswordHash::new(&Password::parse("correct horse").unwrap()).unwrap();
-        assert!(hash.as_str().starts_with("$argon2id$"));
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(hash.verify("correct horse"));
         assert!(!hash.verify("correct horse "));
     }

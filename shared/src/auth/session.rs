@@ -13,7 +13,7 @@ use super::{
 use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-use crate::ports::BoxFuture;
+use crate::ports::{BoxFuture, Passwords};
 
 pub struct Registration {
     pub name: PersonName,
@@ -52,11 +52,15 @@ fn account_disabled() -> ApiError {
 
 pub async fn register(
     conn: &dyn Connection,
+    passwords: &dyn Passwords,
     settings: &AuthSettings,
     registration: Registration,
     now: DateTime<Utc>,
 ) -> Result<Session, ApiError> {
-    let hash = PasswordHash::new(&registration.password).map_err(ApiError::internal)?;
+    let hash = passwords
+        .hash(&registration.password)
+        .await
+        .map_err(ApiError::internal)?;
     let new_user = NewUser {
         name: &registration.name,
         email: &registration.email,
@@ -75,6 +79,7 @@ pub async fn register(
 /// and the same throttling for both (see `throttle`).
 pub async fn log_in(
     conn: &dyn Connection,
+    passwords: &dyn Passwords,
     settings: &AuthSettings,
     email: &Email,
     password: &str,
@@ -87,10 +92,10 @@ pub async fn log_in(
         return Err(ApiError::too_many_attempts(wait.num_seconds().max(1) as u64));
     }
     let Some((user, hash)) = users::find_with_password(conn, email).await? else {
-        PasswordHash::dummy().verify(password);
+        passwords.verify(&PasswordHash::dummy(), password).await;
         return Err(invalid_credentials());
     };
-    if !hash.verify(password) {
+    if !passwords.verify(&hash, password).await {
         return Err(invalid_credentials());
     }
     throttle::succeeded(conn, email, source).await?;

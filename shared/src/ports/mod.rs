@@ -1,18 +1,22 @@
-//! The four ports through which the domain reaches the outside world. Each has a Spin adapter
+//! The five ports through which the domain reaches the outside world. Each has a Spin adapter
 //! (`crate::spin`, wasm32 only) and a native adapter (the `spincat-host` crate), so the same
 //! handlers run under Spin, in the native host and in the tests.
 
 mod clock;
 mod config;
 pub mod db;
+mod on_demand;
 pub mod outbound;
+mod passwords;
 
 use std::sync::Arc;
 
 pub use clock::Clock;
 pub use config::{Config, ConfigError};
 pub use db::{Connection, Database, DbError};
+pub use on_demand::OnDemand;
 pub use outbound::{HttpClient, OutboundError, OutboundRequest, OutboundResponse};
+pub use passwords::{InlinePasswords, Passwords};
 
 /// Natively, handlers run on a multi-threaded runtime, so ports must be shareable across threads;
 /// a Spin component is single-threaded and its host handles are not `Send`.
@@ -38,4 +42,5 @@ pub struct Ports {
     pub http: Arc<dyn HttpClient>,
     pub config: Arc<dyn Config>,
     pub clock: Arc<dyn Clock>,
+    pub passwords: Arc<dyn Passwords>,
 }

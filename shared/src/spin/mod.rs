@@ -10,7 +10,7 @@ use std::sync::Arc;
 use spin_sdk::http as spin_http;
 
 use crate::http::{Request, Response};
-use crate::ports::{Clock, Ports};
+use crate::ports::{Clock, InlinePasswords, OnDemand, Ports};
 
 struct SystemClock;
 
@@ -22,10 +22,11 @@ impl Clock for SystemClock {
 
 pub fn ports() -> Ports {
     Ports {
-        db: Arc::new(db::SpinDatabase),
+        db: Arc::new(OnDemand::over(Arc::new(db::SpinDatabase))),
         http: Arc::new(outbound::SpinHttp),
         config: Arc::new(config::SpinVariables),
         clock: Arc::new(SystemClock),
+        passwords: Arc::new(InlinePasswords),
     }
 }
 
