@@ -26,7 +26,14 @@ impl NativeDatabase {
                 recycling_method: RecyclingMethod::Custom("ROLLBACK".into()),
             },
         );
-        let pool = Pool::builder(manager).max_size(max_connections).build()?;
+        // Bounded waits, so an unreachable or saturated database is an answer (503), not a hang.
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .build()?;
         Ok(Self { pool })
     }
 }
@@ -79,7 +86,14 @@ impl Connection for NativeConnection {
     }
 }
 
+/// How long a request may wait for a pooled client, a new connection or a recycled one.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn query_failed(error: tokio_postgres::Error) -> DbError {
+    // The connection went away under the statement: the database, not the statement, failed.
+    if error.is_closed() || error.source().is_some_and(|s| s.is::<std::io::Error>()) {
+        return DbError::ConnectionFailed(error.to_string());
+    }
     match error.as_db_error() {
         Some(db) => DbError::QueryFailed {
             code: Some(db.code().code().to_owned()),

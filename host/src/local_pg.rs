@@ -70,17 +70,29 @@ impl LocalPostgres {
         }
         let port = free_port()?;
         std::fs::write(&port_file, port.to_string())?;
+        let cluster = Self { data, bin, port };
+        cluster.resume()?;
+        Ok(cluster)
+    }
+
+    /// Starts the stopped cluster again on its port, as a database back from an outage.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        let dir = self
+            .data
+            .parent()
+            .expect("data lives in the cluster's folder");
         let mut options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1",
-            socket.display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            dir.join("socket").display()
         );
         for setting in THROWAWAY_SETTINGS {
             options.push_str(&format!(" -c {setting}"));
         }
-        run(postgres_command(&bin.join("pg_ctl"))
+        run(postgres_command(&self.bin.join("pg_ctl"))
             .arg("start")
             .arg("-D")
-            .arg(&data)
+            .arg(&self.data)
             .arg("-l")
             .arg(dir.join("postgres.log"))
             .args(["-w", "-t", "60", "-o", &options]))
@@ -89,8 +101,7 @@ impl LocalPostgres {
                 "starting PostgreSQL (log: {})",
                 dir.join("postgres.log").display()
             )
-        })?;
-        Ok(Self { data, bin, port })
+        })
     }
 
     /// Stops the cluster under `dir`, if any, and deletes its files.

@@ -91,6 +91,8 @@ pub struct TestUser {
 }
 
 pub struct Options {
+    /// The database to serve; a fresh one on the shared test cluster when `None`.
+    pub database_url: Option<String>,
     pub manifest: Manifest,
     pub handlers: BTreeMap<String, Handler>,
     pub variables: Vec<(String, String)>,
@@ -99,6 +101,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            database_url: None,
             manifest: Manifest::bundled(),
             handlers: spincat_host::components::builtin(),
             variables: Vec::new(),
@@ -119,7 +122,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
-        let database_url = pg::fresh_database().await;
+        let database_url = match options.database_url.clone() {
+            Some(url) => url,
+            None => pg::fresh_database().await,
+        };
         let midtrans = MidtransDouble::start().await;
         let kube = KubeDouble::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -32,13 +32,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
 
 /// Up when the database answers.
 async fn health(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let unavailable = |e: spincat::ports::DbError| {
-        ApiError::new(
-            503,
-            "DATABASE_UNAVAILABLE",
-            format!("The database is not answering: {e}"),
-        )
-    };
+    let unavailable = |error: spincat::ports::DbError| ApiError::database_unavailable(error);
     let conn = ctx.ports.db.connect().await.map_err(unavailable)?;
     conn.query("SELECT 1", &[]).await.map_err(unavailable)?;
     Ok(Reply::ok(

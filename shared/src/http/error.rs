@@ -95,6 +95,19 @@ impl ApiError {
         Self::new(500, "INTERNAL_ERROR", "Something went wrong on our side")
     }
 
+    /// The database does not answer: every route says so the same way, and when to retry. The
+    /// cause is logged.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        let mut error = Self::new(
+            503,
+            "DATABASE_UNAVAILABLE",
+            "The database is not answering right now; try again shortly",
+        );
+        error.retry_after_seconds = Some(5);
+        error
+    }
+
     pub fn bad_gateway(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(502, code, message)
     }
@@ -102,6 +115,9 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
+        if error.is_unavailable() {
+            return Self::database_unavailable(error);
+        }
         Self::internal(error)
     }
 }

@@ -82,6 +82,22 @@ impl DbError {
     pub fn is_check_violation(&self) -> bool {
         self.sqlstate() == Some("23514")
     }
+
+    /// The database cannot be reached or is going away, rather than refusing this statement:
+    /// no connection, a connection lost, or PostgreSQL shutting down, starting up or full. Worth
+    /// a retry later; no fault of the request.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::ConnectionFailed(_) => true,
+            DbError::QueryFailed {
+                code: Some(code), ..
+            } => {
+                code.starts_with("08")
+                    || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "53300")
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
