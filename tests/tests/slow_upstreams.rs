@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::json;
 use spincat_tests::{kube, midtrans, TestApp, TestResponse, TestUser, PASSWORD};
 
@@ -143,4 +144,53 @@ async fn a_user_waiting_on_a_hanging_cluster_slows_nobody_else() {
     );
     assert!(answers.iter().all(|a| a.status != 500));
     assert_eq!(app.count("SELECT count(*) FROM upstream_calls").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_does_not_starve_other_requests() {
+    let app = TestApp::spawn_with(
+        spincat_tests::Options::default()
+            // Every login of the flood must reach Argon2, as an attacker's with many addresses.
+            .variable("login_max_attempts", "1000000")
+            .variable("login_max_attempts_per_source", "1000000"),
+    )
+    .await;
+    let other = app.register("lain@example.com").await;
+    let flood = async {
+        futures::stream::iter(0..150)
+            .map(|i| {
+                app.post(
+                    "/api/auth/login",
+                    json!({"email": format!("nobody{i}@example.com"), "password": PASSWORD}),
+                )
+            })
+            .buffer_unordered(50)
+            .collect::<Vec<_>>()
+            .await
+    };
+    let probes = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut samples = Vec::new();
+        for _ in 0..40 {
+            let started = Instant::now();
+            assert_eq!(app.get("/api/health").await.status, 200);
+            assert_eq!(
+                app.get_as("/api/user/wallet", &other.access_token)
+                    .await
+                    .status,
+                200
+            );
+            samples.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        samples.sort();
+        samples[samples.len() * 99 / 100 - 1].as_secs_f64() * 1000.0
+    };
+    let (logins, p99) = futures::join!(flood, probes);
+    println!("health then wallet p99 during a login flood: {p99:.1} ms");
+    assert!(logins.iter().all(|l| l.status == 401));
+    assert!(
+        p99 < 100.0,
+        "health then wallet took {p99:.1} ms at p99 during a login flood"
+    );
 }
