@@ -20,6 +20,8 @@ impl Clock for SystemClock {
     }
 }
 
+// `Ports` holds `Arc`s for the multi-threaded native host; a Spin component has one thread.
+#[allow(clippy::arc_with_non_send_sync)]
 pub fn ports() -> Ports {
     Ports {
         db: Arc::new(OnDemand::over(Arc::new(db::SpinDatabase))),
