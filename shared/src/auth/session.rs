@@ -107,7 +107,7 @@ pub async fn log_in(
 
 /// What presenting a refresh token turned out to be.
 enum Presented {
-    Fresh { user: User, family_id: Uuid },
+    Fresh(Session),
     Reused,
     UserDisabled,
     Invalid,
@@ -115,7 +115,8 @@ enum Presented {
 
 /// Trades a refresh token for a new session in the same family. The old token is spent in the
 /// same statement that checks it, so two concurrent refreshes cannot both succeed; the loser
-/// looks like a replay and ends the family, as a stolen token would.
+/// looks like a replay and ends the family, as a stolen token would. The new token is stored in
+/// the same transaction, so the loser's revocation (which waits for it) ends it too.
 pub async fn refresh(
     conn: &dyn Connection,
     settings: &AuthSettings,
@@ -124,7 +125,7 @@ pub async fn refresh(
 ) -> Result<Session, ApiError> {
     let digest = token.digest();
     let presented = conn
-        .transaction(|tx| -> BoxFuture<'_, Result<Presented, DbError>> {
+        .transaction(|tx| -> BoxFuture<'_, Result<Presented, ApiError>> {
             Box::pin(async move {
                 let spent = tx
                     .query(
@@ -138,7 +139,9 @@ pub async fn refresh(
                 if let Some(row) = spent.first() {
                     let family_id: Uuid = row.get("family_id")?;
                     return Ok(match users::find(tx, row.get("user_id")?).await? {
-                        Some(user) if user.is_active => Presented::Fresh { user, family_id },
+                        Some(user) if user.is_active => Presented::Fresh(
+                            start_session(tx, settings, user, family_id, now).await?,
+                        ),
                         _ => {
                             revoke_family(tx, family_id, now).await?;
                             Presented::UserDisabled
@@ -162,9 +165,7 @@ pub async fn refresh(
         })
         .await?;
     match presented {
-        Presented::Fresh { user, family_id } => {
-            start_session(conn, settings, user, family_id, now).await
-        }
+        Presented::Fresh(session) => Ok(session),
         Presented::Reused => Err(ApiError::unauthorized(
             "REFRESH_TOKEN_REUSED",
             "This refresh token was already used; every session from it has been ended",
