@@ -5,7 +5,9 @@
 use std::error::Error as _;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use spincat::ports::db::{Connection, Database, DbError, DbValue, Param, RowSet};
+use spincat::ports::db::{
+    strip_row_marker, with_row_marker, Connection, Database, DbError, DbValue, Param, RowSet,
+};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
@@ -58,13 +60,17 @@ impl Connection for NativeConnection {
         let params = to_sql(params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
         // Prepared once per pooled client and reused: same statements, half the round trips.
-        let statement = self.0.prepare_cached(sql).await.map_err(query_failed)?;
+        // The same SQL as the Spin adapter sends (see `with_row_marker`).
+        let statement = self
+            .0
+            .prepare_cached(&with_row_marker(sql))
+            .await
+            .map_err(query_failed)?;
         let rows = self
             .0
             .query(&statement, &refs)
             .await
             .map_err(query_failed)?;
-        // Like Spin's host, an empty result names no columns; nothing reads them.
         let columns = rows.first().map_or_else(Vec::new, |row| {
             row.columns().iter().map(|c| c.name().to_owned()).collect()
         });
@@ -72,7 +78,7 @@ impl Connection for NativeConnection {
             .iter()
             .map(|row| (0..row.len()).map(|i| convert(row, i)).collect())
             .collect::<Result<_, _>>()?;
-        Ok(RowSet { columns, rows })
+        strip_row_marker(RowSet { columns, rows })
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, DbError> {

@@ -254,6 +254,41 @@ macro_rules! params {
     };
 }
 
+/// The first column of every query as the adapters send it (see `with_row_marker`).
+const ROW_MARKER: &str = "spincat_row";
+
+/// A query rewritten to yield at least one row. Spin 4.0.0 to 4.0.2's synchronous `query` never
+/// returns when a statement yields no row (upstream issue 3671), and a host call cannot be
+/// abandoned; so every query leads with a marker column, and the one row whose marker is NULL
+/// stands for "no rows" (`strip_row_marker` takes both away). Both adapters send the same SQL,
+/// so a statement this cannot wrap fails natively too, not only under Spin.
+pub fn with_row_marker(sql: &str) -> String {
+    let sql = sql.trim().trim_end_matches(';');
+    format!(
+        "WITH spincat_rows AS ({sql})
+         SELECT marked.* FROM (VALUES (0)) AS spincat_one (n)
+         LEFT JOIN (SELECT row_number() OVER () AS {ROW_MARKER}, spincat_rows.* FROM spincat_rows)
+             AS marked ON true
+         ORDER BY marked.{ROW_MARKER}"
+    )
+}
+
+/// The rows of a query sent through `with_row_marker`, without the marker.
+pub fn strip_row_marker(mut rows: RowSet) -> Result<RowSet, DbError> {
+    if rows.columns.first().map(String::as_str) != Some(ROW_MARKER) {
+        return Err(DbError::Other(
+            "a query came back without its row marker".into(),
+        ));
+    }
+    rows.columns.remove(0);
+    rows.rows
+        .retain(|row| !matches!(row.first(), Some(DbValue::Null)));
+    for row in &mut rows.rows {
+        row.remove(0);
+    }
+    Ok(rows)
+}
+
 /// `%text%` for `ILIKE`, with LIKE's wildcards in `text` taken literally.
 pub fn contains_pattern(text: &str) -> String {
     let escaped = text

@@ -1,7 +1,9 @@
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use spin_sdk::pg4::{self, DbValue as SpinValue, ParameterValue};
 
-use crate::ports::db::{Connection, Database, DbError, DbValue, Param, RowSet};
+use crate::ports::db::{
+    strip_row_marker, with_row_marker, Connection, Database, DbError, DbValue, Param, RowSet,
+};
 
 /// Connects with the `database_url` variable; Spin pools the underlying clients.
 pub struct SpinDatabase;
@@ -22,8 +24,11 @@ impl Database for SpinDatabase {
 impl Connection for SpinConnection {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<RowSet, DbError> {
         let params: Vec<ParameterValue> = params.iter().map(parameter).collect();
-        let rows = self.0.query(sql, &params).map_err(error)?;
-        Ok(RowSet {
+        let rows = self
+            .0
+            .query(&with_row_marker(sql), &params)
+            .map_err(error)?;
+        strip_row_marker(RowSet {
             columns: rows.columns.into_iter().map(|c| c.name).collect(),
             rows: rows
                 .rows
