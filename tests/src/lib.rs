@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod kube;
 pub mod midtrans;
 pub mod pg;
+pub mod spin;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,12 +37,26 @@ pub struct TestApp {
     pub database_url: String,
     pub midtrans: MidtransDouble,
     pub kube: KubeDouble,
-    server: JoinHandle<()>,
+    runtime: Runtime,
+}
+
+/// What serves the app: the native host in this process, or a `spin up` (see `spin`).
+enum Runtime {
+    Native(JoinHandle<()>),
+    Spin(
+        #[expect(
+            dead_code,
+            reason = "held until the test ends: dropping it stops spin up"
+        )]
+        spin::SpinApp,
+    ),
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Runtime::Native(server) = &self.runtime {
+            server.abort();
+        }
     }
 }
 
@@ -130,8 +145,7 @@ impl TestApp {
         let kube = KubeDouble::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let mut variables = Variables::from_env(&options.manifest);
-        for (name, value) in [
+        let mut settings: Vec<(String, String)> = [
             ("database_url", database_url.clone()),
             ("jwt_secret", JWT_SECRET.into()),
             ("job_token", JOB_TOKEN.into()),
@@ -149,26 +163,42 @@ impl TestApp {
                 "midtrans_notification_url",
                 format!("{base_url}/api/webhooks/midtrans/notification"),
             ),
-        ] {
-            variables.set(name, value);
-        }
-        for (name, value) in &options.variables {
-            variables.set(name, value.clone());
-        }
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(options.variables.iter().cloned())
+        .collect();
         let clock = Arc::new(ManualClock::starting_at(Utc::now()));
-        let host = Host::new(
-            &options.manifest,
-            &variables,
-            &options.handlers,
-            clock.clone(),
-            Arc::new(NativeHttp::new()),
-        )
-        .expect("the host starts");
-        let server = tokio::spawn(async move {
-            server::serve(listener, Arc::new(host))
-                .await
-                .expect("the server runs");
-        });
+        let runtime = if spin::enabled() {
+            let port = listener.local_addr().unwrap().port();
+            drop(listener);
+            let address = database_url
+                .split('@')
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .expect("a database URL with a host")
+                .to_owned();
+            settings.push(("database_host".into(), address));
+            Runtime::Spin(spin::SpinApp::start(port, &settings).await)
+        } else {
+            let mut variables = Variables::from_env(&options.manifest);
+            for (name, value) in &settings {
+                variables.set(name, value.clone());
+            }
+            let host = Host::new(
+                &options.manifest,
+                &variables,
+                &options.handlers,
+                clock.clone(),
+                Arc::new(NativeHttp::new()),
+            )
+            .expect("the host starts");
+            Runtime::Native(tokio::spawn(async move {
+                server::serve(listener, Arc::new(host))
+                    .await
+                    .expect("the server runs");
+            }))
+        };
         let db = spincat_host::migrate::connect(&database_url).await.unwrap();
         Self {
             base_url,
@@ -178,7 +208,7 @@ impl TestApp {
             database_url,
             midtrans,
             kube,
-            server,
+            runtime,
         }
     }
 

@@ -231,6 +231,9 @@ async fn what_live_subscriptions_use_cannot_be_deleted_or_deactivated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_price_applies_from_the_next_period_only() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     app.clock
         .set(Utc.with_ymd_and_hms(2027, 4, 1, 0, 0, 0).unwrap());

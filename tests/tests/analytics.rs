@@ -27,6 +27,9 @@ async fn report(app: &TestApp, admin: &TestUser, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_matches_the_hand_computed_fixture() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     app.clock
         .set(Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap());

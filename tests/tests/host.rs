@@ -108,6 +108,9 @@ fn panicking<'a>(_: Request, _: &'a Ports) -> BoxFuture<'a, Response> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_answers_500_and_the_host_keeps_serving() {
+    if spincat_tests::spin::skip("plugs a panicking native handler into the native host; under Spin a trap is Spin's to answer") {
+        return;
+    }
     let manifest = format!(
         "{}\n[[trigger.http]]\nroute = \"/api/boom\"\ncomponent = \"boom\"\n[component.boom]\nsource = \"none.wasm\"\n",
         include_str!("../../spin.toml")

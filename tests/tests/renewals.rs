@@ -85,6 +85,9 @@ fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_of_monthly_renewals_keeps_the_anchor_day_through_a_leap_february() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     at(&app, utc(2027, 1, 31)).await;
     let (user, id) = subscriber(&app, "ani@example.com", 50_000 * 14).await;
@@ -134,6 +137,9 @@ async fn a_year_of_monthly_renewals_keeps_the_anchor_day_through_a_leap_february
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_wallet_gets_grace_then_suspension_then_expiry() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     at(&app, utc(2027, 3, 10)).await;
     let (user, id) = subscriber(&app, "budi@example.com", 60_000).await;
@@ -197,6 +203,9 @@ async fn a_short_wallet_gets_grace_then_suspension_then_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topping_up_during_grace_renews_from_the_old_period_end() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     at(&app, utc(2027, 5, 15)).await;
     let (user, id) = subscriber(&app, "citra@example.com", 50_000).await;
@@ -219,6 +228,9 @@ async fn topping_up_during_grace_renews_from_the_old_period_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topping_up_during_suspension_renews_and_resumes() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn_with(Options::default().variable("grace_period_days", "0")).await;
     at(&app, utc(2027, 6, 1)).await;
     let (user, id) = subscriber(&app, "dewi@example.com", 50_000).await;
@@ -253,6 +265,9 @@ async fn topping_up_during_suspension_renews_and_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn free_plans_renew_for_nothing_and_cancellations_end_at_the_period_end() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     at(&app, utc(2027, 2, 10)).await;
     let user = app.register("eka@example.com").await;
@@ -287,6 +302,9 @@ async fn free_plans_renew_for_nothing_and_cancellations_end_at_the_period_end() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missed_runs_catch_up_period_by_period_without_double_charges() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     at(&app, utc(2027, 1, 20)).await;
     let (user, id) = subscriber(&app, "fajar@example.com", 50_000 * 6).await;
@@ -345,6 +363,9 @@ async fn two_runners_over_the_same_thousand_due_subscriptions_charge_each_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_killed_half_way_is_finished_by_the_next_run() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn().await;
     let now = app.clock_now();
     bulk::seed_due_subscriptions(&app.db, "killed", 600, 50_000, now).await;
@@ -376,6 +397,9 @@ async fn a_runner_killed_half_way_is_finished_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_failing_during_suspension_is_retried_without_losing_state() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = TestApp::spawn_with(Options::default().variable("grace_period_days", "0")).await;
     at(&app, utc(2027, 9, 5)).await;
     let (user, id) = subscriber(&app, "gita@example.com", 50_000).await;
@@ -411,6 +435,9 @@ async fn kubernetes_failing_during_suspension_is_retried_without_losing_state() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_are_listed_read_warned_and_delivered_once() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let receiver = Receiver::start().await;
     let app = TestApp::spawn_with(
         Options::default().variable("notification_webhook_url", receiver.url.clone()),

@@ -38,6 +38,9 @@ async fn app_in_april() -> TestApp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_each_step() {
+    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+        return;
+    }
     let app = app_in_april().await;
     let user = app.register("ani@example.com").await;
     app.fund(&user, 300_000).await;

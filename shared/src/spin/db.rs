@@ -52,6 +52,9 @@ fn error(e: pg4::PgError) -> DbError {
             code: Some(db.code),
             message: db.message,
         },
+        pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) if lost_connection(&m) => {
+            DbError::ConnectionFailed(m)
+        }
         pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) => DbError::QueryFailed {
             code: None,
             message: m,
@@ -59,6 +62,22 @@ fn error(e: pg4::PgError) -> DbError {
         pg4::PgError::ValueConversionFailed(m) => DbError::ValueConversionFailed(m),
         pg4::PgError::Other(m) => DbError::Other(m),
     }
+}
+
+/// Spin's host reports a client-side failure as the Debug text of tokio-postgres's error
+/// (`Error { kind: Closed, .. }`), and an error met while rows stream in as text too, without
+/// its SQLSTATE (`db error: FATAL: terminating connection ...`). These mean the connection, not
+/// the statement, failed (a FATAL error always ends the session), as the native adapter
+/// classifies them.
+fn lost_connection(text: &str) -> bool {
+    [
+        "kind: Closed",
+        "kind: Io",
+        "kind: Connect",
+        "db error: FATAL",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
 }
 
 fn parameter(param: &Param) -> ParameterValue {

@@ -17,10 +17,58 @@ fn method(name: &str) -> Method {
     }
 }
 
+/// Resolves at a monotonic-clock instant, through a WASI pollable that Spin's executor waits on
+/// beside the request's own; dropping it cancels the pollable.
+struct Timer {
+    deadline: u64,
+    waiting: Option<spin_executor::CancelOnDropToken>,
+}
+
+impl Timer {
+    fn after(duration: std::time::Duration) -> Self {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            deadline: wasi::clocks::monotonic_clock::now().saturating_add(nanos),
+            waiting: None,
+        }
+    }
+}
+
+impl std::future::Future for Timer {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        use wasi::clocks::monotonic_clock;
+        if monotonic_clock::now() >= self.deadline {
+            return std::task::Poll::Ready(());
+        }
+        let pollable = monotonic_clock::subscribe_instant(self.deadline);
+        let token = spin_executor::push_waker_and_get_token(pollable, context.waker().clone());
+        self.waiting = Some(token.into());
+        std::task::Poll::Pending
+    }
+}
+
 #[async_trait::async_trait(?Send)]
 impl HttpClient for SpinHttp {
-    /// Spin applies its own outbound timeouts; `request.timeout` is honoured natively only.
+    /// The whole exchange, response body included, must finish within `request.timeout`, as
+    /// natively; the call is dropped (and cancelled) when it does not.
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        let timeout = request.timeout;
+        let exchange = std::pin::pin!(exchange(request));
+        let timer = Timer::after(timeout);
+        match futures_util::future::select(exchange, timer).await {
+            futures_util::future::Either::Left((result, _)) => result,
+            futures_util::future::Either::Right(_) => Err(OutboundError::Timeout),
+        }
+    }
+}
+
+async fn exchange(request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+    {
         let mut builder = spin_http::Request::builder();
         builder.method(method(&request.method)).uri(&request.url);
         for (name, value) in &request.headers {

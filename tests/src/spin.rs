@@ -1,0 +1,174 @@
+//! The app under a real `spin up`, for the same black-box tests: `SPINCAT_RUNTIME=spin` and
+//! `SPIN_BIN` (default: `spin` on the PATH). The manifest Spin runs is made from spin.toml at test
+//! time: absolute component paths, loopback allowed outbound (the Midtrans and Kubernetes doubles
+//! listen there), and no cron trigger (the tests run jobs through their routes, at the moments
+//! they choose).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether this test run drives the app under Spin rather than the native host.
+pub fn enabled() -> bool {
+    std::env::var("SPINCAT_RUNTIME").is_ok_and(|r| r == "spin")
+}
+
+/// For a test that cannot run under Spin: true (and says so) when it should return at once.
+pub fn skip(reason: &str) -> bool {
+    if enabled() {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("this test")
+            .to_owned();
+        println!("SKIPPED under Spin: {test}: {reason}");
+    }
+    enabled()
+}
+
+fn spin_binary() -> String {
+    std::env::var("SPIN_BIN").unwrap_or_else(|_| "spin".into())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("the repository")
+}
+
+/// spin.toml as the tests run it under Spin.
+pub fn test_manifest() -> String {
+    let text = std::fs::read_to_string(repo().join("spin.toml")).expect("spin.toml");
+    let mut manifest: toml::Table = text.parse().expect("spin.toml is TOML");
+    let cron_components: Vec<String> = manifest
+        .get("trigger")
+        .and_then(|t| t.get("cron"))
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("component")?.as_str().map(str::to_owned))
+        .collect();
+    if let Some(triggers) = manifest.get_mut("trigger").and_then(|t| t.as_table_mut()) {
+        triggers.remove("cron");
+    }
+    let components = manifest
+        .get_mut("component")
+        .and_then(|c| c.as_table_mut())
+        .expect("spin.toml has components");
+    for id in &cron_components {
+        components.remove(id);
+    }
+    for (_, component) in components.iter_mut() {
+        let component = component.as_table_mut().expect("a component is a table");
+        if let Some(source) = component.get("source").and_then(|s| s.as_str()) {
+            let absolute = repo().join(source).display().to_string();
+            component.insert("source".into(), absolute.into());
+        }
+        component.remove("build");
+        let hosts = component
+            .entry("allowed_outbound_hosts")
+            .or_insert_with(|| toml::Value::Array(Vec::new()));
+        if let Some(hosts) = hosts.as_array_mut() {
+            hosts.push("http://127.0.0.1:*".into());
+        }
+    }
+    toml::to_string(&manifest).expect("TOML")
+}
+
+/// A running `spin up`, stopped when dropped.
+pub struct SpinApp {
+    pub base_url: String,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for SpinApp {
+    fn drop(&mut self) {
+        // `spin up` runs the trigger as a child process: stop the whole group, or the trigger
+        // outlives the test, holding its database connections.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "spin up's log and the component logs are kept in {}",
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl SpinApp {
+    /// Starts Spin on `port` with `variables` (as `SPIN_VARIABLE_*`) and waits until it serves.
+    pub async fn start(port: u16, variables: &[(String, String)]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("spincat-spin-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("spin.toml"), test_manifest()).unwrap();
+        let log = std::fs::File::create(dir.join("spin.log")).unwrap();
+        let mut command = Command::new(spin_binary());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        command
+            .current_dir(&dir)
+            .args(["up", "--from", "spin.toml", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (name, value) in variables {
+            command.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} up: {e}", spin_binary()));
+        let mut app = Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            child,
+            dir,
+        };
+        app.wait_until_serving().await;
+        app
+    }
+
+    async fn wait_until_serving(&mut self) {
+        let http = reqwest::Client::new();
+        // The first start compiles every component; later ones load Wasmtime's cache.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("spin up exited ({status}):\n{}", self.log());
+            }
+            let health = http
+                .get(format!("{}/api/health", self.base_url))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            if health.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("spin up did not serve within 180 s:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("spin.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
