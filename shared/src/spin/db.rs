@@ -66,15 +66,17 @@ fn error(e: pg4::PgError) -> DbError {
 
 /// Spin's host reports a client-side failure as the Debug text of tokio-postgres's error
 /// (`Error { kind: Closed, .. }`), and an error met while rows stream in as text too, without
-/// its SQLSTATE (`db error: FATAL: terminating connection ...`). These mean the connection, not
-/// the statement, failed (a FATAL error always ends the session), as the native adapter
-/// classifies them.
+/// its SQLSTATE: `db error: FATAL: terminating connection ...` on Spin 3.6,
+/// `... parsed_severity: Some(Fatal) ...` on Spin 4.0. These mean the connection, not the
+/// statement, failed (a FATAL error always ends the session), as the native adapter classifies
+/// them.
 fn lost_connection(text: &str) -> bool {
     [
         "kind: Closed",
         "kind: Io",
         "kind: Connect",
         "db error: FATAL",
+        "Some(Fatal)",
     ]
     .iter()
     .any(|sign| text.contains(sign))
