@@ -136,6 +136,15 @@ impl TestApp {
         Self::spawn_with(Options::default()).await
     }
 
+    /// With the clock at the start of a 30-day period (April 1st, 2027), so pro-rata amounts come
+    /// out round.
+    pub async fn spawn_in_april() -> Self {
+        let app = Self::spawn().await;
+        app.clock
+            .set(chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 4, 1, 0, 0, 0).unwrap());
+        app
+    }
+
     pub async fn spawn_with(options: Options) -> Self {
         let database_url = match options.database_url.clone() {
             Some(url) => url,

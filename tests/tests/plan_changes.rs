@@ -4,17 +4,9 @@
 
 use std::fmt;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use spincat::auth::Role;
 use spincat_tests::{TestApp, TestResponse, TestUser};
-
-/// A clock at the start of a 30-day period, so pro-rata amounts come out round.
-async fn app_in_april() -> TestApp {
-    let app = TestApp::spawn().await;
-    app.clock
-        .set(Utc.with_ymd_and_hms(2027, 4, 1, 0, 0, 0).unwrap());
-    app
-}
 
 async fn change_plan(app: &TestApp, by: &TestUser, subscription: &str, plan: &str) -> TestResponse {
     app.upgrade(by, subscription, plan).await
@@ -22,7 +14,7 @@ async fn change_plan(app: &TestApp, by: &TestUser, subscription: &str, plan: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrading_again_after_a_failed_resize_charges_again_and_a_cancel_mints_nothing() {
-    let app = app_in_april().await;
+    let app = TestApp::spawn_in_april().await;
     let user = app.register("eka@example.com").await;
     app.fund(&user, 500_000).await;
     let (basic, pro) = (
@@ -57,7 +49,7 @@ async fn upgrading_again_after_a_failed_resize_charges_again_and_a_cancel_mints_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrading_again_after_an_administrator_moved_the_plan_down_charges_again() {
-    let app = app_in_april().await;
+    let app = TestApp::spawn_in_april().await;
     let admin = app.admin("ops@example.com").await;
     let user = app.register("fajar@example.com").await;
     app.fund(&user, 500_000).await;
@@ -330,7 +322,7 @@ impl World {
 
 async fn run_sequence(seed: u64, steps: usize) {
     let mut rng = Rng(seed);
-    let app = app_in_april().await;
+    let app = TestApp::spawn_in_april().await;
     let admin = app.admin(&format!("admin-{seed}@example.com")).await;
     let mut users = Vec::new();
     for n in 0..2 {

@@ -1,6 +1,6 @@
 //! Subscribing, upgrading and cancelling, with quota and money checked at every step.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use serde_json::json;
 use spincat_tests::{TestApp, TestUser};
 
@@ -28,20 +28,12 @@ async fn snapshot(app: &TestApp, user: &TestUser) -> (i64, i64, i64, i64, i64) {
     )
 }
 
-/// A clock at the start of a 30-day period, so pro-rata amounts come out round.
-async fn app_in_april() -> TestApp {
-    let app = TestApp::spawn().await;
-    app.clock
-        .set(Utc.with_ymd_and_hms(2027, 4, 1, 0, 0, 0).unwrap());
-    app
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_each_step() {
     if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
         return;
     }
-    let app = app_in_april().await;
+    let app = TestApp::spawn_in_april().await;
     let user = app.register("ani@example.com").await;
     app.fund(&user, 300_000).await;
     let basic = app.plan_id("n8n", "Basic").await;
@@ -293,7 +285,7 @@ async fn upgrades_only_go_up_within_the_service_and_refusals_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_resize_undoes_the_whole_upgrade_and_the_cluster_converges_back() {
-    let app = app_in_april().await;
+    let app = TestApp::spawn_in_april().await;
     let user = app.register("dodi@example.com").await;
     app.fund(&user, 200_000).await;
     let (basic, pro) = (
