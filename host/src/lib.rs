@@ -1,6 +1,7 @@
 //! The native host: serves every route of spin.toml over real HTTP with native adapters, so
 //! Spincat runs and is tested on a machine without the Spin CLI. Production runs under Spin.
 
+pub mod allowed_hosts;
 pub mod clock;
 pub mod components;
 pub mod config;

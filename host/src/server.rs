@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use spincat::http::{error_response, ApiError, Request, Response, MAX_BODY_BYTES};
 use spincat::ports::{BoxFuture, Clock, Database, DbError, HttpClient, OnDemand, Passwords, Ports};
 
+use crate::allowed_hosts::{AllowedHosts, Sandboxed};
 use crate::config::{ComponentConfig, Variables};
 use crate::db::NativeDatabase;
 use crate::manifest::Manifest;
@@ -66,9 +67,15 @@ impl Host {
                 }
                 None => Arc::new(Undeclared),
             };
+            let allowed = AllowedHosts::parse(&component.allowed_outbound_hosts, variables)
+                .with_context(|| format!("allowed_outbound_hosts of component {id}"))?;
             let ports = Ports {
                 db,
-                http: http.clone(),
+                http: Arc::new(Sandboxed {
+                    component: id.clone(),
+                    allowed,
+                    http: http.clone(),
+                }),
                 config: Arc::new(config),
                 clock: clock.clone(),
                 passwords: passwords.clone(),

@@ -117,7 +117,8 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             database_url: None,
-            manifest: Manifest::bundled(),
+            // As under Spin: loopback allowed outbound for the doubles (see `spin`).
+            manifest: Manifest::parse(&spin::test_manifest()).expect("the test manifest parses"),
             handlers: spincat_host::components::builtin(),
             variables: Vec::new(),
         }

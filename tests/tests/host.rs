@@ -247,3 +247,37 @@ async fn every_component_in_spin_toml_is_served_or_scheduled() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_calls_outside_allowed_outbound_hosts_fail_as_under_spin() {
+    if spincat_tests::spin::skip("checks the native host's enforcement; under Spin it is Spin's") {
+        return;
+    }
+    // spin.toml as shipped: loopback is not allowed, so the Midtrans double is out of reach,
+    // while the API server is reachable through the templated {{ k8s_api_url }}.
+    let app = TestApp::spawn_with(Options {
+        manifest: Manifest::bundled(),
+        ..Options::default()
+    })
+    .await;
+    let user = app.register("nadia@example.com").await;
+    let topup = app
+        .post_as(
+            "/api/user/wallet/topup",
+            &user.access_token,
+            serde_json::json!({"amount": 10_000}),
+        )
+        .await;
+    assert_eq!(
+        (topup.status, topup.error_code()),
+        (502, "PAYMENT_GATEWAY_ERROR"),
+        "{:?}",
+        topup.body
+    );
+    assert_eq!(app.midtrans.snap_calls(), 0, "the call never left the host");
+
+    let free = app.plan_id("n8n", "Free").await;
+    let created = app.subscribe(&user, &free).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.data()["instance"]["status"], "RUNNING");
+}
