@@ -148,9 +148,13 @@ pub struct Sandboxed {
 impl HttpClient for Sandboxed {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         if !self.allowed.allows(&request.url) {
+            // The origin only: a path or query may carry a secret, and errors reach the log.
+            let origin = reqwest::Url::parse(&request.url)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|_| "an unparsable URL".into());
             return Err(OutboundError::NotAllowed(format!(
-                "{} is not in the allowed_outbound_hosts of component {}",
-                request.url, self.component
+                "{origin} is not in the allowed_outbound_hosts of component {}",
+                self.component
             )));
         }
         self.http.send(request).await

@@ -217,7 +217,15 @@ pub async fn deliver(
                 .await?;
                 delivered += 1;
             }
-            _ => failed += 1,
+            // The URL may carry a secret in its query: the log names only the notification.
+            Ok(response) => {
+                tracing::warn!(notification = %id, status = response.status, "webhook refused a notification");
+                failed += 1;
+            }
+            Err(error) => {
+                tracing::warn!(notification = %id, %error, "webhook delivery failed");
+                failed += 1;
+            }
         }
     }
     Ok((delivered, failed))

@@ -108,7 +108,8 @@ pub struct TestUser {
 pub struct Options {
     /// The database to serve; a fresh one on the shared test cluster when `None`.
     pub database_url: Option<String>,
-    pub manifest: Manifest,
+    /// spin.toml as this test runs it (see `spin`).
+    pub manifest: String,
     pub handlers: BTreeMap<String, Handler>,
     pub variables: Vec<(String, String)>,
 }
@@ -117,8 +118,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             database_url: None,
-            // As under Spin: loopback allowed outbound for the doubles (see `spin`).
-            manifest: Manifest::parse(&spin::test_manifest()).expect("the test manifest parses"),
+            manifest: spin::test_manifest(),
             handlers: spincat_host::components::builtin(),
             variables: Vec::new(),
         }
@@ -189,14 +189,15 @@ impl TestApp {
                 .expect("a database URL with a host")
                 .to_owned();
             settings.push(("database_host".into(), address));
-            Runtime::Spin(spin::SpinApp::start(port, &settings).await)
+            Runtime::Spin(spin::SpinApp::start(port, &options.manifest, &settings).await)
         } else {
-            let mut variables = Variables::from_env(&options.manifest);
+            let manifest = Manifest::parse(&options.manifest).expect("the manifest parses");
+            let mut variables = Variables::from_env(&manifest);
             for (name, value) in &settings {
                 variables.set(name, value.clone());
             }
             let host = Host::new(
-                &options.manifest,
+                &manifest,
                 &variables,
                 &options.handlers,
                 clock.clone(),

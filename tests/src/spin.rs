@@ -1,8 +1,8 @@
 //! The app under a real `spin up`, for the same black-box tests: `SPINCAT_RUNTIME=spin` and
 //! `SPIN_BIN` (default: `spin` on the PATH). The manifest Spin runs is made from spin.toml at test
 //! time: absolute component paths, loopback allowed outbound (the Midtrans and Kubernetes doubles
-//! listen there), and no cron trigger (the tests run jobs through their routes, at the moments
-//! they choose).
+//! listen there) unless a test checks the shipped allow-list, and no cron trigger (the tests run
+//! jobs through their routes, at the moments they choose).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,8 +36,20 @@ fn repo() -> PathBuf {
         .expect("the repository")
 }
 
-/// spin.toml as the tests run it under Spin.
+/// spin.toml as the tests run it, under both runtimes: loopback allowed outbound, where the
+/// Midtrans and Kubernetes doubles listen.
 pub fn test_manifest() -> String {
+    runnable_manifest(&["http://127.0.0.1:*"])
+}
+
+/// spin.toml with only the outbound hosts it ships with: what a test of the allow-list runs.
+pub fn shipped_manifest() -> String {
+    runnable_manifest(&[])
+}
+
+/// spin.toml made runnable from any folder (absolute component paths, no build step), without
+/// the cron trigger, with `extra_hosts` added to every component's `allowed_outbound_hosts`.
+fn runnable_manifest(extra_hosts: &[&str]) -> String {
     let text = std::fs::read_to_string(repo().join("spin.toml")).expect("spin.toml");
     let mut manifest: toml::Table = text.parse().expect("spin.toml is TOML");
     let cron_components: Vec<String> = manifest
@@ -69,7 +81,7 @@ pub fn test_manifest() -> String {
             .entry("allowed_outbound_hosts")
             .or_insert_with(|| toml::Value::Array(Vec::new()));
         if let Some(hosts) = hosts.as_array_mut() {
-            hosts.push("http://127.0.0.1:*".into());
+            hosts.extend(extra_hosts.iter().map(|h| toml::Value::from(*h)));
         }
     }
     toml::to_string(&manifest).expect("TOML")
@@ -101,12 +113,13 @@ impl Drop for SpinApp {
 }
 
 impl SpinApp {
-    /// Starts Spin on `port` with `variables` (as `SPIN_VARIABLE_*`) and waits until it serves.
-    pub async fn start(port: u16, variables: &[(String, String)]) -> Self {
+    /// Starts Spin on `port` with `manifest` and `variables` (as `SPIN_VARIABLE_*`) and waits
+    /// until it serves.
+    pub async fn start(port: u16, manifest: &str, variables: &[(String, String)]) -> Self {
         let dir =
             std::env::temp_dir().join(format!("spincat-spin-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("spin.toml"), test_manifest()).unwrap();
+        std::fs::write(dir.join("spin.toml"), manifest).unwrap();
         let log = std::fs::File::create(dir.join("spin.log")).unwrap();
         let mut command = Command::new(spin_binary());
         std::os::unix::process::CommandExt::process_group(&mut command, 0);

@@ -521,6 +521,51 @@ async fn notifications_are_listed_read_warned_and_delivered_once() {
     assert_eq!(kinds, ["TOP_UP_SETTLED", "LOW_CREDIT", "GRACE_STARTED"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_the_webhook_through_the_shipped_allow_list() {
+    // spin.toml as shipped, loopback not added: the webhook is reachable only because its
+    // origin is a variable that allowed_outbound_hosts lists, as an operator would set it.
+    let receiver = Receiver::start().await;
+    let origin = receiver.url.trim_end_matches("/hook").to_owned();
+    let app = TestApp::spawn_with(Options {
+        manifest: spincat_tests::spin::shipped_manifest(),
+        ..Options::default()
+            .variable("notification_webhook_url", receiver.url.clone())
+            .variable("notification_webhook_origin", origin)
+    })
+    .await;
+    let user = app.register("hook@example.com").await;
+    // The shipped allow-list keeps the Midtrans double out, so the event is put in place.
+    app.db
+        .execute(
+            "INSERT INTO notifications (user_id, kind, title, body, dedupe_key, created_at)
+             VALUES ($1::text::uuid, 'TOP_UP_SETTLED', 'Top-up received', '50000 rupiah',
+                     'test:hook', now() AT TIME ZONE 'utc')",
+            &[&user.id],
+        )
+        .await
+        .unwrap();
+    let run = app.run_job("notifications").await;
+    assert_eq!(
+        (
+            run.data()["delivered"].clone(),
+            run.data()["deliveryFailed"].clone()
+        ),
+        (json!(1), json!(0)),
+        "{:?}",
+        run.body
+    );
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["userId"], user.id.as_str());
+    assert_eq!(received[0]["kind"], "TOP_UP_SETTLED");
+    assert_eq!(
+        app.run_job("notifications").await.data()["delivered"],
+        0,
+        "once"
+    );
+}
+
 /// What the receiver got, and whether it refuses.
 type Inbox = std::sync::Arc<std::sync::Mutex<(Vec<Value>, bool)>>;
 
