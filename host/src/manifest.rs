@@ -26,8 +26,8 @@ struct RawTriggers {
     cron: Vec<CronTrigger>,
 }
 
-/// A component Spin's cron trigger plugin runs on a schedule; the native host serves none, the
-/// jobs it runs are reachable over `/internal/jobs/*`.
+/// A component Spin's cron trigger plugin runs on a schedule; the native host runs it on the
+/// same schedule (`Host::run_schedules`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CronTrigger {
     pub component: String,

@@ -16,7 +16,7 @@ use spincat::ports::{BoxFuture, Clock, Database, DbError, HttpClient, OnDemand, 
 use crate::allowed_hosts::{AllowedHosts, Sandboxed};
 use crate::config::{ComponentConfig, Variables};
 use crate::db::NativeDatabase;
-use crate::manifest::Manifest;
+use crate::manifest::{Component, Manifest};
 use crate::passwords::BlockingPasswords;
 use crate::routes::RouteTable;
 
@@ -29,7 +29,16 @@ const POOL_SIZE: usize = 32;
 pub struct Host {
     routes: RouteTable,
     components: BTreeMap<String, (Handler, Ports)>,
+    schedules: Vec<Schedule>,
     clock: Arc<dyn Clock>,
+}
+
+/// A cron component: `spincat::jobs::tick` with its ports, on its expression, read as Spin's cron
+/// trigger plugin reads it (seconds first, day of month and day of week both required).
+struct Schedule {
+    component: String,
+    cron: croner::Cron,
+    ports: Ports,
 }
 
 impl Host {
@@ -41,10 +50,14 @@ impl Host {
         http: Arc<dyn HttpClient>,
     ) -> anyhow::Result<Self> {
         variables.check_required()?;
-        let mut pools: BTreeMap<String, NativeDatabase> = BTreeMap::new();
-        let passwords: Arc<dyn Passwords> = Arc::new(BlockingPasswords::per_core());
+        let mut ports = ComponentPorts {
+            pools: BTreeMap::new(),
+            passwords: Arc::new(BlockingPasswords::per_core()),
+            variables,
+            clock: clock.clone(),
+            http,
+        };
         let mut components = BTreeMap::new();
-        // Only components an HTTP route reaches are served; cron components run under Spin.
         let served = manifest
             .components
             .iter()
@@ -53,40 +66,55 @@ impl Host {
             let handler = *handlers
                 .get(id)
                 .ok_or_else(|| anyhow!("component {id} has no native handler"))?;
-            let config = ComponentConfig::resolve(component, variables)
-                .with_context(|| format!("variables of component {id}"))?;
-            let db: Arc<dyn Database> = match config.value("database_url") {
-                Some(url) => {
-                    if !pools.contains_key(url) {
-                        pools.insert(
-                            url.to_owned(),
-                            NativeDatabase::connect_lazily(url, POOL_SIZE)?,
-                        );
-                    }
-                    Arc::new(OnDemand::over(Arc::new(pools[url].clone())))
-                }
-                None => Arc::new(Undeclared),
-            };
-            let allowed = AllowedHosts::parse(&component.allowed_outbound_hosts, variables)
-                .with_context(|| format!("allowed_outbound_hosts of component {id}"))?;
-            let ports = Ports {
-                db,
-                http: Arc::new(Sandboxed {
-                    component: id.clone(),
-                    allowed,
-                    http: http.clone(),
-                }),
-                config: Arc::new(config),
-                clock: clock.clone(),
-                passwords: passwords.clone(),
-            };
-            components.insert(id.clone(), (handler, ports));
+            components.insert(id.clone(), (handler, ports.of(id, component)?));
+        }
+        let mut schedules = Vec::new();
+        for trigger in &manifest.schedules {
+            let id = &trigger.component;
+            let component = manifest
+                .components
+                .get(id)
+                .ok_or_else(|| anyhow!("a cron trigger names unknown component {id}"))?;
+            let cron = croner::Cron::new(&trigger.cron_expression)
+                .with_seconds_required()
+                .with_dom_and_dow()
+                .parse()
+                .with_context(|| format!("cron_expression of component {id}"))?;
+            schedules.push(Schedule {
+                component: id.clone(),
+                cron,
+                ports: ports.of(id, component)?,
+            });
         }
         Ok(Self {
             routes: RouteTable::new(&manifest.routes),
             components,
+            schedules,
             clock,
         })
+    }
+
+    /// Runs every cron component on its schedule, as `spin up` with the cron trigger plugin does,
+    /// until the returned set is dropped. A tick that fails is logged; the next one runs anyway.
+    pub fn run_schedules(self: &Arc<Self>) -> tokio::task::JoinSet<()> {
+        let mut running = tokio::task::JoinSet::new();
+        for index in 0..self.schedules.len() {
+            let host = self.clone();
+            running.spawn(async move {
+                let schedule = &host.schedules[index];
+                loop {
+                    let now = chrono::Utc::now();
+                    let Ok(next) = schedule.cron.find_next_occurrence(&now, false) else {
+                        return;
+                    };
+                    tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+                    if let Err(error) = spincat::jobs::tick(&schedule.ports).await {
+                        tracing::error!(component = %schedule.component, code = error.code, error = %error.message, "scheduled jobs failed");
+                    }
+                }
+            });
+        }
+        running
     }
 
     /// Runs a request through its component. A panicking handler answers 500 in the envelope
@@ -172,6 +200,46 @@ async fn read_capped(mut body: axum::body::Body, cap: usize) -> Vec<u8> {
     bytes
 }
 
+/// What each component is given: its own variables and allowed hosts, one database pool per
+/// address shared by all, as Spin shares them.
+struct ComponentPorts<'a> {
+    pools: BTreeMap<String, NativeDatabase>,
+    passwords: Arc<dyn Passwords>,
+    variables: &'a Variables,
+    clock: Arc<dyn Clock>,
+    http: Arc<dyn HttpClient>,
+}
+
+impl ComponentPorts<'_> {
+    fn of(&mut self, id: &str, component: &Component) -> anyhow::Result<Ports> {
+        let config = ComponentConfig::resolve(component, self.variables)
+            .with_context(|| format!("variables of component {id}"))?;
+        let db: Arc<dyn Database> = match config.value("database_url") {
+            Some(url) => {
+                if !self.pools.contains_key(url) {
+                    let pool = NativeDatabase::connect_lazily(url, POOL_SIZE)?;
+                    self.pools.insert(url.to_owned(), pool);
+                }
+                Arc::new(OnDemand::over(Arc::new(self.pools[url].clone())))
+            }
+            None => Arc::new(Undeclared),
+        };
+        let allowed = AllowedHosts::parse(&component.allowed_outbound_hosts, self.variables)
+            .with_context(|| format!("allowed_outbound_hosts of component {id}"))?;
+        Ok(Ports {
+            db,
+            http: Arc::new(Sandboxed {
+                component: id.to_owned(),
+                allowed,
+                http: self.http.clone(),
+            }),
+            config: Arc::new(config),
+            clock: self.clock.clone(),
+            passwords: self.passwords.clone(),
+        })
+    }
+}
+
 /// The database of a component that declares no `database_url`, failing as Spin would.
 struct Undeclared;
 
@@ -184,8 +252,10 @@ impl Database for Undeclared {
     }
 }
 
-/// Serves until the listener fails or the task is dropped.
+/// Serves until the listener fails or the task is dropped; the cron components run beside it,
+/// on their schedules.
 pub async fn serve(listener: tokio::net::TcpListener, host: Arc<Host>) -> anyhow::Result<()> {
+    let _schedules = host.run_schedules();
     let app = axum::Router::new().fallback(
         move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: axum::extract::Request| {
             let host = host.clone();

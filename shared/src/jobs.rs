@@ -1,6 +1,6 @@
 //! The scheduled jobs, as plain functions over the ports. Three thin entry points call them: the
-//! `renewal` cron component under `spin up`, the internal routes `/internal/jobs/*` (a Kubernetes
-//! CronJob on SpinKube), and through those routes the tests.
+//! cron component under `spin up` (`renewal` and `reconcile` in spin.toml), the internal routes
+//! `/internal/jobs/*` (a Kubernetes CronJob on SpinKube), and through those routes the tests.
 
 use std::time::Instant;
 
@@ -11,10 +11,65 @@ use crate::http::ApiError;
 use crate::kube::ClusterSettings;
 use crate::notifications;
 use crate::payments::{self, PaymentSettings};
-use crate::ports::Ports;
+use crate::ports::{ConfigError, Ports};
 use crate::provisioning::Provisioner;
 use crate::renewals::{self, RenewalSettings};
 use crate::subscriptions::{self, Upgrader};
+
+/// A scheduled job, by the name its route (`/internal/jobs/<name>`) and the cron component's
+/// `cron_jobs` variable give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Reconcile,
+    Renewals,
+    Notifications,
+}
+
+impl Job {
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "reconcile" => Some(Self::Reconcile),
+            "renewals" => Some(Self::Renewals),
+            "notifications" => Some(Self::Notifications),
+            _ => None,
+        }
+    }
+
+    /// `cron_jobs`: job names separated by commas, run in that order.
+    pub fn list(names: &str) -> Result<Vec<Self>, ConfigError> {
+        names
+            .split(',')
+            .map(|name| {
+                Self::named(name.trim()).ok_or_else(|| {
+                    ConfigError::new(
+                        "cron_jobs",
+                        format!("{name:?} is not reconcile, renewals or notifications"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub async fn run(self, ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
+        match self {
+            Self::Reconcile => reconcile(ports, now).await,
+            Self::Renewals => renewals(ports, now).await,
+            Self::Notifications => notifications(ports, now).await,
+        }
+    }
+}
+
+/// One tick of a cron component: the jobs its `cron_jobs` variable names, in order, at one
+/// instant. The `renewal` and `reconcile` components of spin.toml are this function on a schedule,
+/// under Spin's cron trigger and in the native host alike.
+pub async fn tick(ports: &Ports) -> Result<(), ApiError> {
+    let jobs = Job::list(&ports.config.required("cron_jobs").await?)?;
+    let now = ports.clock.now();
+    for job in jobs {
+        job.run(ports, now).await?;
+    }
+    Ok(())
+}
 
 /// Top-ups and instances looked at per run; the next run takes the rest.
 const RECONCILE_BATCH: i64 = 200;
@@ -95,4 +150,22 @@ pub async fn notifications(ports: &Ports, now: DateTime<Utc>) -> Result<Value, A
         json!({ "lowCreditWarnings": warned, "delivered": delivered, "deliveryFailed": failed });
     tracing::info!(%summary, "notifications finished");
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_jobs_name_jobs_in_order() {
+        assert_eq!(
+            Job::list("renewals, notifications").unwrap(),
+            [Job::Renewals, Job::Notifications]
+        );
+        assert_eq!(Job::list("reconcile").unwrap(), [Job::Reconcile]);
+        for bad in ["", "renewals,", "Reconcile", "renewals notifications"] {
+            let error = Job::list(bad).unwrap_err();
+            assert_eq!(error.name, "cron_jobs", "{bad:?}");
+        }
+    }
 }

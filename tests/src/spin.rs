@@ -14,15 +14,44 @@ pub fn enabled() -> bool {
 }
 
 /// For a test that cannot run under Spin: true (and says so) when it should return at once.
+/// The line also goes to `$SPINCAT_SKIP_LOG`, which `scripts/test-spin` prints at the end: a
+/// passing test's output is not shown.
 pub fn skip(reason: &str) -> bool {
     if enabled() {
         let test = std::thread::current()
             .name()
             .unwrap_or("this test")
             .to_owned();
-        println!("SKIPPED under Spin: {test}: {reason}");
+        let line = format!("SKIPPED under Spin: {test}: {reason}");
+        println!("{line}");
+        if let Ok(path) = std::env::var("SPINCAT_SKIP_LOG") {
+            use std::io::Write;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("the skip log");
+            writeln!(log, "{line}").expect("the skip log");
+        }
     }
     enabled()
+}
+
+/// Under Spin, why a test of the cron components cannot run here, if it cannot: `spin up` refuses
+/// a cron trigger without its plugin (`scripts/test-spin` installs it from ../shared/tools/spin).
+pub fn cron_plugin_missing() -> Option<&'static str> {
+    if !enabled() {
+        return None;
+    }
+    let listed = Command::new(spin_binary())
+        .args(["plugins", "list", "--installed"])
+        .output()
+        .expect("spin plugins list");
+    let installed = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .any(|line| line.starts_with("trigger-cron "));
+    (!installed)
+        .then_some("the cron trigger plugin is not installed (spin plugins install trigger-cron)")
 }
 
 fn spin_binary() -> String {
@@ -39,29 +68,60 @@ fn repo() -> PathBuf {
 /// spin.toml as the tests run it, under both runtimes: loopback allowed outbound, where the
 /// Midtrans and Kubernetes doubles listen.
 pub fn test_manifest() -> String {
-    runnable_manifest(&["http://127.0.0.1:*"])
+    runnable_manifest(&["http://127.0.0.1:*"], Cron::Removed)
 }
 
 /// spin.toml with only the outbound hosts it ships with: what a test of the allow-list runs.
 pub fn shipped_manifest() -> String {
-    runnable_manifest(&[])
+    runnable_manifest(&[], Cron::Removed)
 }
 
-/// spin.toml made runnable from any folder (absolute component paths, no build step), without
-/// the cron trigger, with `extra_hosts` added to every component's `allowed_outbound_hosts`.
-fn runnable_manifest(extra_hosts: &[&str]) -> String {
+/// The test manifest with spin.toml's cron triggers kept, every one on `expression`: what a test
+/// of the schedules runs (under Spin it needs the cron trigger plugin: `cron_plugin_missing`).
+pub fn scheduled_manifest(expression: &str) -> String {
+    runnable_manifest(&["http://127.0.0.1:*"], Cron::Every(expression))
+}
+
+enum Cron<'a> {
+    Removed,
+    Every(&'a str),
+}
+
+/// spin.toml made runnable from any folder (absolute component paths, no build step), with its
+/// cron triggers as `cron` says and `extra_hosts` added to every component's
+/// `allowed_outbound_hosts`.
+fn runnable_manifest(extra_hosts: &[&str], cron: Cron) -> String {
     let text = std::fs::read_to_string(repo().join("spin.toml")).expect("spin.toml");
     let mut manifest: toml::Table = text.parse().expect("spin.toml is TOML");
-    let cron_components: Vec<String> = manifest
-        .get("trigger")
-        .and_then(|t| t.get("cron"))
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.get("component")?.as_str().map(str::to_owned))
-        .collect();
-    if let Some(triggers) = manifest.get_mut("trigger").and_then(|t| t.as_table_mut()) {
-        triggers.remove("cron");
+    let triggers = manifest
+        .get_mut("trigger")
+        .and_then(|t| t.as_table_mut())
+        .expect("spin.toml has triggers");
+    let mut cron_components = Vec::new();
+    match cron {
+        Cron::Removed => {
+            let removed = triggers.remove("cron");
+            cron_components.extend(
+                removed
+                    .iter()
+                    .filter_map(|c| c.as_array())
+                    .flatten()
+                    .filter_map(|t| t.get("component")?.as_str().map(str::to_owned)),
+            );
+        }
+        Cron::Every(expression) => {
+            for trigger in triggers
+                .get_mut("cron")
+                .and_then(|c| c.as_array_mut())
+                .into_iter()
+                .flatten()
+            {
+                trigger
+                    .as_table_mut()
+                    .expect("a cron trigger is a table")
+                    .insert("cron_expression".into(), expression.into());
+            }
+        }
     }
     let components = manifest
         .get_mut("component")

@@ -238,7 +238,12 @@ async fn every_component_in_spin_toml_is_served_or_scheduled() {
             "component {id} has neither a native handler nor a schedule"
         );
     }
-    assert_eq!(manifest.schedules[0].component, "renewal");
+    let scheduled: Vec<&str> = manifest
+        .schedules
+        .iter()
+        .map(|s| s.component.as_str())
+        .collect();
+    assert_eq!(scheduled, ["renewal", "reconcile"]);
     for trigger in &manifest.routes {
         assert!(
             handlers.contains_key(&trigger.component),

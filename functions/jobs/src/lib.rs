@@ -3,26 +3,25 @@
 
 use spincat::auth;
 use spincat::http::{ApiError, Ctx, Reply};
-use spincat::jobs;
+use spincat::jobs::Job;
 
 spincat::component!(route);
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     auth::authenticate_job(ctx).await?;
-    let (ports, now) = (&ctx.ports, ctx.now);
-    let summary = match (
+    let job = match (
         ctx.request.method.as_str(),
         ctx.request.segments().as_slice(),
     ) {
-        ("POST", ["internal", "jobs", "reconcile"]) => jobs::reconcile(ports, now).await?,
-        ("POST", ["internal", "jobs", "renewals"]) => jobs::renewals(ports, now).await?,
-        ("POST", ["internal", "jobs", "notifications"]) => jobs::notifications(ports, now).await?,
-        _ => {
-            return Err(ApiError::route_not_found(
-                &ctx.request.method,
-                &ctx.request.path,
-            ))
-        }
+        ("POST", ["internal", "jobs", name]) => Job::named(name),
+        _ => None,
     };
+    let Some(job) = job else {
+        return Err(ApiError::route_not_found(
+            &ctx.request.method,
+            &ctx.request.path,
+        ));
+    };
+    let summary = job.run(&ctx.ports, ctx.now).await?;
     Ok(Reply::ok("Job finished", summary))
 }

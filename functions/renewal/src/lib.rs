@@ -1,7 +1,8 @@
-//! The `renewal` component: a `[[trigger.cron]]` component exporting the
-//! `fermyon:spin-cron@2.0.0` world (wit/cron.wit). Each tick runs the renewal and notification
-//! jobs with the Spin adapters. On SpinKube, whose shim runs no cron triggers, a Kubernetes
-//! CronJob calls `/internal/jobs/*` instead; both reach the same `spincat::jobs` functions.
+//! The cron-trigger component: it exports the `fermyon:spin-cron@2.0.0` world (wit/cron.wit)
+//! and, on every tick, runs `spincat::jobs::tick` (the jobs its `cron_jobs` variable names) with
+//! the Spin adapters. spin.toml instantiates it twice: `renewal` (renewals and notifications,
+//! daily) and `reconcile` (every minute). On SpinKube, whose shim runs no cron triggers, a
+//! Kubernetes CronJob calls `/internal/jobs/*` instead; both reach the same jobs.
 
 #[cfg(target_arch = "wasm32")]
 mod cron {
@@ -11,21 +12,16 @@ mod cron {
         runtime_path: "spin_sdk::wit_bindgen::rt",
     });
 
-    struct Renewal;
+    struct Scheduled;
 
-    impl Guest for Renewal {
+    impl Guest for Scheduled {
         fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
             spincat::logging::init();
             let ports = spincat::spin::ports();
-            spin_sdk::http::run(async move {
-                let now = ports.clock.now();
-                spincat::jobs::renewals(&ports, now).await?;
-                spincat::jobs::notifications(&ports, now).await
-            })
-            .map(drop)
-            .map_err(|e| Error::Other(format!("{}: {}", e.code, e.message)))
+            spin_sdk::http::run(async move { spincat::jobs::tick(&ports).await })
+                .map_err(|e| Error::Other(format!("{}: {}", e.code, e.message)))
         }
     }
 
-    export!(Renewal);
+    export!(Scheduled);
 }
