@@ -43,13 +43,8 @@ pub struct TestApp {
 /// What serves the app: the native host in this process, or a `spin up` (see `spin`).
 enum Runtime {
     Native(JoinHandle<()>),
-    Spin(
-        #[expect(
-            dead_code,
-            reason = "held until the test ends: dropping it stops spin up"
-        )]
-        spin::SpinApp,
-    ),
+    /// Held until the test ends: dropping it stops spin up.
+    Spin(spin::SpinApp),
 }
 
 impl Drop for TestApp {
@@ -223,6 +218,15 @@ impl TestApp {
         }
     }
 
+    /// The app dies where it stands, as a crashed replica, and comes back on the same database.
+    /// Under Spin, `spin up` is killed and started again. The native host has nothing to kill:
+    /// a request whose client is gone is dropped at once, mid-way like a crash.
+    pub async fn crash(&mut self) {
+        if let Runtime::Spin(spin) = &mut self.runtime {
+            spin.crash_and_restart().await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
@@ -341,6 +345,57 @@ impl TestApp {
 
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);
+    }
+
+    /// The app's now: the test clock natively, the system's under Spin.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        if spin::enabled() {
+            Utc::now()
+        } else {
+            self.clock_now()
+        }
+    }
+
+    /// Lets `by` pass for the app. Natively the test clock moves on. Under Spin, whose clock is
+    /// the system's, every instant the app has stored moves back by `by` instead, which the app
+    /// cannot tell from time passing, but for instants written into text (idempotency and dedupe
+    /// keys): a test must not pass by exactly a period it has already been charged for. The
+    /// append-only ledger keeps its times: they are history, and no rule reads them.
+    pub async fn pass(&self, by: Duration) {
+        if !spin::enabled() {
+            self.clock.advance(by);
+            return;
+        }
+        let columns = self
+            .db
+            .query(
+                "SELECT c.table_name::text, string_agg(c.column_name::text, ',')
+                 FROM information_schema.columns c
+                 JOIN information_schema.tables t
+                   ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+                 WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+                   AND c.data_type = 'timestamp without time zone'
+                   AND c.table_name NOT IN ('ledger_transfers', 'ledger_entries')
+                 GROUP BY c.table_name",
+                &[],
+            )
+            .await
+            .unwrap();
+        let seconds = by.num_microseconds().expect("a passable duration") as f64 / 1e6;
+        for row in columns {
+            let (table, columns): (String, String) = (row.get(0), row.get(1));
+            let moves: Vec<String> = columns
+                .split(',')
+                .map(|c| format!("{c} = {c} - make_interval(secs => $1)"))
+                .collect();
+            let sql = format!("UPDATE {table} SET {}", moves.join(", "));
+            self.db.execute(&sql, &[&seconds]).await.unwrap();
+        }
+    }
+
+    /// Lets time pass until the app's now is `when`; see `pass`.
+    pub async fn pass_until(&self, when: chrono::DateTime<Utc>) {
+        self.pass(when - self.now()).await;
     }
 
     pub async fn post_as(&self, path: &str, token: &str, body: Value) -> TestResponse {

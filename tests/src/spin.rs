@@ -150,17 +150,15 @@ fn runnable_manifest(extra_hosts: &[&str], cron: Cron) -> String {
 /// A running `spin up`, stopped when dropped.
 pub struct SpinApp {
     pub base_url: String,
+    port: u16,
+    variables: Vec<(String, String)>,
     child: Child,
     dir: PathBuf,
 }
 
 impl Drop for SpinApp {
     fn drop(&mut self) {
-        // `spin up` runs the trigger as a child process: stop the whole group, or the trigger
-        // outlives the test, holding its database connections.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
+        self.kill();
         if std::thread::panicking() {
             eprintln!(
                 "spin up's log and the component logs are kept in {}",
@@ -180,32 +178,32 @@ impl SpinApp {
             std::env::temp_dir().join(format!("spincat-spin-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("spin.toml"), manifest).unwrap();
-        let log = std::fs::File::create(dir.join("spin.log")).unwrap();
-        let mut command = Command::new(spin_binary());
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        command
-            .current_dir(&dir)
-            .args(["up", "--from", "spin.toml", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for (name, value) in variables {
-            command.env(
-                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
-                value,
-            );
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {} up: {e}", spin_binary()));
+        let child = spawn(&dir, port, variables);
         let mut app = Self {
             base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            variables: variables.to_vec(),
             child,
             dir,
         };
         app.wait_until_serving().await;
         app
+    }
+
+    /// Kills `spin up` at once, whatever it is doing (a crashed replica), and starts it again
+    /// on the same port and database.
+    pub async fn crash_and_restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.dir, self.port, &self.variables);
+        self.wait_until_serving().await;
+    }
+
+    fn kill(&mut self) {
+        // `spin up` runs the trigger as a child process: stop the whole group, or the trigger
+        // outlives it, holding its database connections.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
     }
 
     async fn wait_until_serving(&mut self) {
@@ -236,6 +234,33 @@ impl SpinApp {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// `spin up` in `dir`, in a process group of its own, its output appended to `dir/spin.log`.
+fn spawn(dir: &Path, port: u16, variables: &[(String, String)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("spin.log"))
+        .unwrap();
+    let mut command = Command::new(spin_binary());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command
+        .current_dir(dir)
+        .args(["up", "--from", "spin.toml", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (name, value) in variables {
+        command.env(
+            format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+            value,
+        );
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {} up: {e}", spin_binary()))
 }
 
 pub fn free_port() -> u16 {
