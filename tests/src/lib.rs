@@ -304,14 +304,14 @@ impl TestApp {
         }
     }
 
-    /// A fresh access token signed at the test clock's now, as a sign-in would issue: for tests
-    /// that move the clock further than a token lives.
+    /// A fresh access token signed at the app's now, as a sign-in would issue: for tests that
+    /// move the clock further than a token lives.
     pub fn access_token(&self, user_id: &str, role: spincat::auth::Role) -> String {
         let principal = spincat::auth::Principal {
             user_id: user_id.parse().unwrap(),
             role,
         };
-        spincat::auth::AccessToken::issue(&principal, JWT_SECRET.as_bytes(), self.clock_now(), 900)
+        spincat::auth::AccessToken::issue(&principal, JWT_SECRET.as_bytes(), self.now(), 900)
             .unwrap()
     }
 
@@ -360,7 +360,8 @@ impl TestApp {
     /// the system's, every instant the app has stored moves back by `by` instead, which the app
     /// cannot tell from time passing, but for instants written into text (idempotency and dedupe
     /// keys): a test must not pass by exactly a period it has already been charged for. The
-    /// append-only ledger keeps its times: they are history, and no rule reads them.
+    /// append-only ledger keeps its times: they are history, and no rule reads them. A
+    /// subscription's anchor day follows its period end.
     pub async fn pass(&self, by: Duration) {
         if !spin::enabled() {
             self.clock.advance(by);
@@ -391,6 +392,14 @@ impl TestApp {
             let sql = format!("UPDATE {table} SET {}", moves.join(", "));
             self.db.execute(&sql, &[&seconds]).await.unwrap();
         }
+        // The day of the month periods end on moves with them.
+        self.db
+            .execute(
+                "UPDATE subscriptions SET anchor_day = extract(day FROM period_end)",
+                &[],
+            )
+            .await
+            .unwrap();
     }
 
     /// Lets time pass until the app's now is `when`; see `pass`.

@@ -1,5 +1,6 @@
-//! Auto-renewal with the controllable clock: a year of renewals, grace, suspension, expiry,
-//! resumption, gaps, crashes and overlapping runners; the ledger checked after each.
+//! Auto-renewal as time passes: a year of renewals, grace, suspension, expiry, resumption, gaps,
+//! crashes and overlapping runners; the ledger checked after each. Time passes through
+//! `TestApp::pass`, so these run under Spin too; the year at fixed dates needs the test clock.
 
 use std::time::Duration as StdDuration;
 
@@ -79,13 +80,22 @@ async fn replicas(app: &TestApp, user: &TestUser, subscription: &str) -> Option<
         .map(|d| d["spec"]["replicas"].as_i64().unwrap())
 }
 
+/// `later` is one calendar month after `earlier`: the same time of day, 28 to 31 days on. A
+/// period extended from the day it was paid, days after it fell due, would be longer.
+fn assert_a_month_after(earlier: DateTime<Utc>, later: DateTime<Utc>) {
+    assert!(
+        (28..=31).any(|days| later - earlier == Duration::days(days)),
+        "{later} is not a calendar month after {earlier}"
+    );
+}
+
 fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_of_monthly_renewals_keeps_the_anchor_day_through_a_leap_february() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+    if spincat_tests::spin::skip("needs the clock at fixed dates (January 31st, a leap February), which a Spin process does not share") {
         return;
     }
     let app = TestApp::spawn().await;
@@ -137,30 +147,29 @@ async fn a_year_of_monthly_renewals_keeps_the_anchor_day_through_a_leap_february
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_wallet_gets_grace_then_suspension_then_expiry() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let app = TestApp::spawn().await;
-    at(&app, utc(2027, 3, 10)).await;
     let (user, id) = subscriber(&app, "budi@example.com", 60_000).await;
     assert_eq!(replicas(&app, &user, &id).await, Some(1));
     let due = subscription(&app, &id).await.1;
 
-    at(&app, due + Duration::hours(2)).await;
+    app.pass_until(due + Duration::hours(2)).await;
     let run = renew(&app).await;
     assert_eq!(run["inGrace"], 1, "{run}");
     let (status, end, failed, grace) = subscription(&app, &id).await;
     assert_eq!(
-        (status.as_str(), end, failed, grace),
-        ("ACTIVE", due, 1, Some(due + Duration::days(7)))
+        (status.as_str(), failed, grace),
+        ("ACTIVE", 1, Some(end + Duration::days(7)))
     );
+    assert!(end < app.now(), "the period was not extended");
     assert_eq!(app.balance(&user.id).await, 10_000, "nothing charged");
 
-    at(&app, due + Duration::days(3)).await;
+    // Three days after the due date.
+    app.pass(Duration::days(3) - Duration::hours(2)).await;
     assert_eq!(renew(&app).await["inGrace"], 1);
     assert_eq!(subscription(&app, &id).await.2, 2, "retried, and counted");
 
-    at(&app, due + Duration::days(7) + Duration::hours(1)).await;
+    // Seven days and an hour after it: grace is over.
+    app.pass(Duration::days(4) + Duration::hours(1)).await;
     let run = renew(&app).await;
     assert_eq!(run["suspended"], 1, "{run}");
     assert_eq!(subscription(&app, &id).await.0, "SUSPENDED");
@@ -177,7 +186,8 @@ async fn a_short_wallet_gets_grace_then_suspension_then_expiry() {
         .get(0);
     assert_eq!(status, "SUSPENDED");
 
-    at(&app, due + Duration::days(7 + 14) + Duration::hours(2)).await;
+    // Fourteen days of suspension later.
+    app.pass(Duration::days(14) + Duration::hours(1)).await;
     let run = renew(&app).await;
     assert_eq!(run["expired"], 1, "{run}");
     assert_eq!(subscription(&app, &id).await.0, "EXPIRED");
@@ -203,39 +213,30 @@ async fn a_short_wallet_gets_grace_then_suspension_then_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topping_up_during_grace_renews_from_the_old_period_end() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let app = TestApp::spawn().await;
-    at(&app, utc(2027, 5, 15)).await;
     let (user, id) = subscriber(&app, "citra@example.com", 50_000).await;
     let due = subscription(&app, &id).await.1;
-    at(&app, due + Duration::hours(1)).await;
+    app.pass_until(due + Duration::hours(1)).await;
     renew(&app).await;
-    at(&app, due + Duration::days(4)).await;
+    app.pass(Duration::days(4) - Duration::hours(1)).await;
     let user = app.login(&user.email, PASSWORD).await;
     app.fund(&user, 50_000).await;
+    let old_end = subscription(&app, &id).await.1;
     let run = renew(&app).await;
     assert_eq!(run["renewed"], 1, "{run}");
     let (status, end, failed, grace) = subscription(&app, &id).await;
-    assert_eq!(
-        (status.as_str(), end, failed, grace),
-        ("ACTIVE", utc(2027, 7, 15), 0, None)
-    );
+    assert_eq!((status.as_str(), failed, grace), ("ACTIVE", 0, None));
+    assert_a_month_after(old_end, end);
     assert_eq!(app.balance(&user.id).await, 0);
     app.assert_ledger_sound().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topping_up_during_suspension_renews_and_resumes() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let app = TestApp::spawn_with(Options::default().variable("grace_period_days", "0")).await;
-    at(&app, utc(2027, 6, 1)).await;
     let (user, id) = subscriber(&app, "dewi@example.com", 50_000).await;
     let due = subscription(&app, &id).await.1;
-    at(&app, due + Duration::hours(1)).await;
+    app.pass_until(due + Duration::hours(1)).await;
     let run = renew(&app).await;
     assert_eq!(
         run["suspended"], 1,
@@ -243,9 +244,10 @@ async fn topping_up_during_suspension_renews_and_resumes() {
     );
     assert_eq!(replicas(&app, &user, &id).await, Some(0));
 
-    at(&app, due + Duration::days(5)).await;
+    app.pass(Duration::days(5) - Duration::hours(1)).await;
     let user = app.login(&user.email, PASSWORD).await;
     app.fund(&user, 60_000).await;
+    let old_end = subscription(&app, &id).await.1;
     let run = renew(&app).await;
     assert_eq!(
         (run["renewed"].clone(), run["resumed"].clone()),
@@ -253,11 +255,7 @@ async fn topping_up_during_suspension_renews_and_resumes() {
         "{run}"
     );
     assert_eq!(subscription(&app, &id).await.0, "ACTIVE");
-    assert_eq!(
-        subscription(&app, &id).await.1,
-        utc(2027, 8, 1),
-        "from the old period end"
-    );
+    assert_a_month_after(old_end, subscription(&app, &id).await.1);
     assert_eq!(replicas(&app, &user, &id).await, Some(1));
     assert_eq!(app.balance(&user.id).await, 10_000);
     app.assert_ledger_sound().await;
@@ -265,11 +263,7 @@ async fn topping_up_during_suspension_renews_and_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn free_plans_renew_for_nothing_and_cancellations_end_at_the_period_end() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let app = TestApp::spawn().await;
-    at(&app, utc(2027, 2, 10)).await;
     let user = app.register("eka@example.com").await;
     let free = app.plan_id("ghost", "Starter").await;
     let created = app.subscribe(&user, &free).await;
@@ -281,14 +275,18 @@ async fn free_plans_renew_for_nothing_and_cancellations_end_at_the_period_end() 
     let cancel = app.cancel(&user, &db_id, false).await;
     assert_eq!(cancel.status, 200);
 
-    at(&app, utc(2027, 3, 10) + Duration::hours(1)).await;
+    let free_end = subscription(&app, &free_id).await.1;
+    let db_end = subscription(&app, &db_id).await.1;
+    app.pass_until(free_end.max(db_end) + Duration::hours(1))
+        .await;
+    let free_end = subscription(&app, &free_id).await.1;
     let run = renew(&app).await;
     assert_eq!(
         (run["renewed"].clone(), run["cancelled"].clone()),
         (json!(1), json!(1)),
         "{run}"
     );
-    assert_eq!(subscription(&app, &free_id).await.1, utc(2027, 4, 10));
+    assert_a_month_after(free_end, subscription(&app, &free_id).await.1);
     assert_eq!(subscription(&app, &db_id).await.0, "CANCELLED");
     assert_eq!(app.balance(&user.id).await, 0, "no charge for either");
     assert_eq!(
@@ -302,24 +300,28 @@ async fn free_plans_renew_for_nothing_and_cancellations_end_at_the_period_end() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missed_runs_catch_up_period_by_period_without_double_charges() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let app = TestApp::spawn().await;
-    at(&app, utc(2027, 1, 20)).await;
     let (user, id) = subscriber(&app, "fajar@example.com", 50_000 * 6).await;
 
-    // A ten-day gap: one period due, charged once.
-    at(&app, utc(2027, 3, 2)).await;
+    // Ten days without a run after the due date: one period due, charged once.
+    let due = subscription(&app, &id).await.1;
+    app.pass_until(due + Duration::days(10)).await;
+    let due = subscription(&app, &id).await.1;
     assert_eq!(renew(&app).await["renewed"], 1);
-    assert_eq!(subscription(&app, &id).await.1, utc(2027, 3, 20));
+    let end = subscription(&app, &id).await.1;
+    assert_a_month_after(due, end);
 
-    // Three months without a run: the periods from March 20, April 20, May 20 and June 20 are
-    // due, and each is charged once.
-    at(&app, utc(2027, 6, 25)).await;
+    // 97 days without a run after that: the periods from that end and one, two and three
+    // months later are due (four months is at least 120 days), and each is charged once.
+    app.pass_until(end + Duration::days(97)).await;
+    let end = subscription(&app, &id).await.1;
     let run = renew(&app).await;
     assert_eq!(run["renewed"], 4, "{run}");
-    assert_eq!(subscription(&app, &id).await.1, utc(2027, 7, 20));
+    let caught_up = subscription(&app, &id).await.1 - end;
+    assert!(
+        (120..=123).any(|days| caught_up == Duration::days(days)),
+        "four calendar months on, not {caught_up}"
+    );
     assert_eq!(app.balance(&user.id).await, 0);
     let keys = app
         .count(
@@ -395,14 +397,10 @@ async fn a_runner_killed_half_way_is_finished_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_failing_during_suspension_is_retried_without_losing_state() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let app = TestApp::spawn_with(Options::default().variable("grace_period_days", "0")).await;
-    at(&app, utc(2027, 9, 5)).await;
     let (user, id) = subscriber(&app, "gita@example.com", 50_000).await;
     let due = subscription(&app, &id).await.1;
-    at(&app, due + Duration::hours(1)).await;
+    app.pass_until(due + Duration::hours(1)).await;
     app.kube.set_down(true);
     let run = app.run_job("renewals").await;
     assert_eq!(run.data()["subscriptions"]["suspended"], 1);
@@ -433,20 +431,20 @@ async fn kubernetes_failing_during_suspension_is_retried_without_losing_state() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_are_listed_read_warned_and_delivered_once() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
-        return;
-    }
     let receiver = Receiver::start().await;
     let app = TestApp::spawn_with(
-        Options::default().variable("notification_webhook_url", receiver.url.clone()),
+        Options::default()
+            .variable("notification_webhook_url", receiver.url.clone())
+            .variable("notification_webhook_origin", receiver.origin()),
     )
     .await;
-    at(&app, utc(2027, 4, 1)).await;
     let (user, id) = subscriber(&app, "hana@example.com", 60_000).await;
     let other = app.register("ivan@example.com").await;
 
-    // Three days before the renewal the wallet (10 000) will not cover 50 000.
-    at(&app, utc(2027, 4, 29)).await;
+    // Two days before the renewal (warnings go out three days ahead) the wallet (10 000) will
+    // not cover 50 000.
+    let due = subscription(&app, &id).await.1;
+    app.pass_until(due - Duration::days(2)).await;
     let warned: Vec<Value> = vec![
         app.run_job("notifications").await.data()["lowCreditWarnings"].clone(),
         app.run_job("notifications").await.data()["lowCreditWarnings"].clone(),
@@ -504,7 +502,8 @@ async fn notifications_are_listed_read_warned_and_delivered_once() {
 
     assert_eq!(receiver.received().len(), 2, "delivered to the webhook");
     receiver.fail(true);
-    at(&app, utc(2027, 5, 1) + Duration::hours(1)).await;
+    let due = subscription(&app, &id).await.1;
+    app.pass_until(due + Duration::hours(1)).await;
     renew(&app).await;
     let run = app.run_job("notifications").await;
     assert_eq!(run.data()["deliveryFailed"], 1);
@@ -524,12 +523,11 @@ async fn notifications_reach_the_webhook_through_the_shipped_allow_list() {
     // spin.toml as shipped, loopback not added: the webhook is reachable only because its
     // origin is a variable that allowed_outbound_hosts lists, as an operator would set it.
     let receiver = Receiver::start().await;
-    let origin = receiver.url.trim_end_matches("/hook").to_owned();
     let app = TestApp::spawn_with(Options {
         manifest: spincat_tests::spin::shipped_manifest(),
         ..Options::default()
             .variable("notification_webhook_url", receiver.url.clone())
-            .variable("notification_webhook_origin", origin)
+            .variable("notification_webhook_origin", receiver.origin())
     })
     .await;
     let user = app.register("hook@example.com").await;
@@ -596,6 +594,11 @@ impl Receiver {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { url, state }
+    }
+
+    /// What `notification_webhook_origin` is set to for it.
+    fn origin(&self) -> String {
+        self.url.trim_end_matches("/hook").to_owned()
     }
 
     fn received(&self) -> Vec<Value> {
