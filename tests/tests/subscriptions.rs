@@ -30,7 +30,7 @@ async fn snapshot(app: &TestApp, user: &TestUser) -> (i64, i64, i64, i64, i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_each_step() {
-    if spincat_tests::spin::skip("moves the test clock, which a Spin process does not share") {
+    if spincat_tests::spin::skip("needs the clock at a fixed date (April 1st, a 30-day period, for round pro-rata amounts), which a Spin process does not share") {
         return;
     }
     let app = TestApp::spawn_in_april().await;
