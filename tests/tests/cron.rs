@@ -67,3 +67,22 @@ async fn the_schedules_settle_top_ups_and_run_instances_with_no_job_route_called
     assert_eq!(app.balance(&user.id).await, 25_000, "credited once");
     app.assert_ledger_sound().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_moves_instances_on_a_machine_with_no_payment_gateway() {
+    // A newcomer's `spin up` has no Midtrans keys: the job must not fail on them every minute,
+    // leaving every instance where it is.
+    let app = TestApp::spawn_with(Options::default().variable("midtrans_server_key", "")).await;
+    let user = app.register("tanpa-midtrans@example.com").await;
+    app.kube.set_rollout_delay(Some(Duration::from_millis(300)));
+    let free = app.plan_id("n8n", "Free").await;
+    let created = app.subscribe(&user, &free).await;
+    assert_eq!(created.data()["instance"]["status"], "PROVISIONING");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let run = app.run_job("reconcile").await;
+    assert_eq!(run.data()["instances"]["running"], 1, "{:?}", run.body);
+    assert_eq!(
+        run.data()["topups"]["skipped"],
+        "no payment gateway: midtrans_server_key is not set"
+    );
+}

@@ -31,6 +31,15 @@ pub struct PaymentSettings {
 const ABSOLUTE_MIN: i64 = 10_000;
 
 impl PaymentSettings {
+    /// The settings, or `None` when no Midtrans server key is set: then there is no gateway,
+    /// and no top-up can have been made through it.
+    pub async fn configured(config: &dyn Config) -> Result<Option<Self>, ConfigError> {
+        match config.get("midtrans_server_key").await? {
+            Some(key) if !key.trim().is_empty() => Self::load(config).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn load(config: &dyn Config) -> Result<Self, ConfigError> {
         let is_production = config.parsed_or("midtrans_is_production", false).await?;
         let (snap_default, api_default) = if is_production {
