@@ -161,3 +161,39 @@ async fn a_failed_transaction_rolls_back() {
         .unwrap();
     assert_eq!(rows.first().unwrap().get::<i64>("used").unwrap(), 0);
 }
+
+/// Spin 4.0.0 to 4.0.2's synchronous `query` never returns when a statement yields no row
+/// (upstream issue 3671): every query goes out wrapped to yield a marker row. Under Spin 4.0.2
+/// these would hang without it; each gets two seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_that_match_no_row_answer_at_once() {
+    let app = spincat_tests::TestApp::spawn().await;
+    app.register("ada@example.com").await;
+    let within = std::time::Duration::from_secs(2);
+    let service = app
+        .send(
+            app.http
+                .get(app.url("/api/catalog/services/no-such-app"))
+                .timeout(within),
+        )
+        .await;
+    assert_eq!(service.status, 404);
+    let unknown = app
+        .send(
+            app.http
+                .post(app.url("/api/auth/login"))
+                .json(&serde_json::json!({"email": "nobody@example.com", "password": "whatever it is"}))
+                .timeout(within),
+        )
+        .await;
+    assert_eq!(unknown.status, 401);
+    let again = app
+        .send(
+            app.http
+                .post(app.url("/api/auth/register"))
+                .json(&serde_json::json!({"name": "Ada", "email": "ada@example.com", "password": spincat_tests::PASSWORD}))
+                .timeout(within),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+}
