@@ -284,3 +284,43 @@ async fn outbound_calls_outside_allowed_outbound_hosts_fail_as_under_spin() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(created.data()["instance"]["status"], "RUNNING");
 }
+
+/// Every upstream a component calls, at the address spin.toml's defaults (or an operator's
+/// setting) give it, is in that component's allow-list: Midtrans's sandbox and production hosts
+/// where top-ups are made, confirmed or reconciled, the API server where the cluster is changed
+/// or read, the webhook where notifications are delivered.
+#[test]
+fn every_upstream_is_allowed_where_it_is_called() {
+    use spincat_host::allowed_hosts::AllowedHosts;
+    let manifest = Manifest::bundled();
+    let mut variables = spincat_host::config::Variables::from_env(&manifest);
+    variables.set("notification_webhook_origin", "https://hooks.example.com");
+    let midtrans = [
+        "https://app.sandbox.midtrans.com/snap/v1/transactions",
+        "https://app.midtrans.com/snap/v1/transactions",
+        "https://api.sandbox.midtrans.com/v2/TOPUP-1/status",
+        "https://api.midtrans.com/v2/TOPUP-1/status",
+    ];
+    let cluster = ["https://kubernetes.default.svc/api/v1/namespaces"];
+    let webhook = ["https://hooks.example.com/spincat/notifications"];
+    let calls: [(&str, &[&str]); 8] = [
+        ("wallet", &midtrans),
+        ("midtrans-webhook", &midtrans),
+        ("jobs", &[&midtrans[..], &cluster, &webhook].concat()),
+        ("reconcile", &[&midtrans[..], &cluster].concat()),
+        ("renewal", &[&cluster[..], &webhook].concat()),
+        ("subscription", &cluster),
+        ("instance", &cluster),
+        ("admin", &cluster),
+    ];
+    for (component, urls) in calls {
+        let allowed = AllowedHosts::parse(
+            &manifest.components[component].allowed_outbound_hosts,
+            &variables,
+        )
+        .unwrap();
+        for url in urls {
+            assert!(allowed.allows(url), "{component} may not call {url}");
+        }
+    }
+}
