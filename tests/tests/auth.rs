@@ -514,3 +514,71 @@ async fn an_attacker_cannot_lock_out_the_owner_nor_tell_who_has_an_account() {
         401
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_and_role_changes_take_effect_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("kepala@example.com").await;
+    let user = app.register("mantan@example.com").await;
+    let deputy = app.admin("wakil@example.com").await;
+    let set = |path: String, body: Value| {
+        app.send(
+            app.http
+                .put(app.url(&path))
+                .bearer_auth(&admin.access_token)
+                .json(&body),
+        )
+    };
+
+    // Deactivated: the token the user already holds stops working everywhere at once.
+    assert_eq!(
+        app.get_as("/api/user/wallet", &user.access_token)
+            .await
+            .status,
+        200
+    );
+    let off = set(
+        format!("/api/admin/users/{}/active", user.id),
+        json!({"active": false}),
+    )
+    .await;
+    assert_eq!(off.status, 200, "{:?}", off.body);
+    for path in [
+        "/api/user/wallet",
+        "/api/auth/me",
+        "/api/user/notifications",
+        "/api/user/services/subscriptions",
+    ] {
+        let refused = app.get_as(path, &user.access_token).await;
+        assert_eq!(
+            (refused.status, refused.error_code()),
+            (403, "ACCOUNT_DISABLED"),
+            "{path}"
+        );
+    }
+
+    // Demoted: the administrator's token, still within its 15 minutes, no longer opens admin routes.
+    assert_eq!(
+        app.get_as("/api/admin/users", &deputy.access_token)
+            .await
+            .status,
+        200
+    );
+    let demoted = set(
+        format!("/api/admin/users/{}/role", deputy.id),
+        json!({"role": "USER"}),
+    )
+    .await;
+    assert_eq!(demoted.status, 200, "{:?}", demoted.body);
+    let refused = app.get_as("/api/admin/users", &deputy.access_token).await;
+    assert_eq!((refused.status, refused.error_code()), (403, "FORBIDDEN"));
+    let adjust = app
+        .post_as(
+            &format!("/api/admin/users/{}/wallet/adjust", deputy.id),
+            &deputy.access_token,
+            json!({"amount": 1_000_000, "reason": "one last favour"}),
+        )
+        .await;
+    assert_eq!(adjust.status, 403, "no money from a revoked role");
+    assert_eq!(app.balance(&deputy.id).await, 0);
+}

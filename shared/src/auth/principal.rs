@@ -1,7 +1,9 @@
 use uuid::Uuid;
 
+use super::session::account_disabled;
 use super::{AccessToken, AuthSettings, Role, TokenError};
 use crate::http::{ApiError, Ctx};
+use crate::params;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,7 +12,10 @@ pub struct Principal {
     pub role: Role,
 }
 
-/// The caller named by a valid `Authorization: Bearer` access token, or 401.
+/// The caller named by a valid `Authorization: Bearer` access token, or 401, as the account
+/// stands now: a deactivated account (403 `ACCOUNT_DISABLED`) or a changed role takes effect on
+/// the next request, not when the token expires. That costs one indexed read per request; no
+/// cache, as Spin instances share no memory.
 pub async fn authenticate(ctx: &Ctx) -> Result<Principal, ApiError> {
     let header = ctx.request.header("authorization").ok_or_else(|| {
         ApiError::unauthorized(
@@ -28,9 +33,35 @@ pub async fn authenticate(ctx: &Ctx) -> Result<Principal, ApiError> {
             )
         })?;
     let settings = AuthSettings::load(ctx.config()).await?;
-    AccessToken::verify(token.trim(), &settings.jwt_secret, ctx.now).map_err(|e| match e {
-        TokenError::Expired => ApiError::unauthorized("TOKEN_EXPIRED", e.to_string()),
-        TokenError::Invalid => ApiError::unauthorized("INVALID_TOKEN", e.to_string()),
+    let claimed =
+        AccessToken::verify(token.trim(), &settings.jwt_secret, ctx.now).map_err(|e| match e {
+            TokenError::Expired => ApiError::unauthorized("TOKEN_EXPIRED", e.to_string()),
+            TokenError::Invalid => ApiError::unauthorized("INVALID_TOKEN", e.to_string()),
+        })?;
+    let account = ctx
+        .db()
+        .await?
+        .query(
+            "SELECT role, is_active FROM users WHERE id = $1",
+            params![claimed.user_id],
+        )
+        .await?;
+    let Some(account) = account.first() else {
+        return Err(ApiError::unauthorized(
+            "INVALID_TOKEN",
+            "The account of this token no longer exists",
+        ));
+    };
+    if !account.get::<bool>("is_active")? {
+        return Err(account_disabled());
+    }
+    let role = account
+        .get::<String>("role")?
+        .parse()
+        .map_err(ApiError::internal)?;
+    Ok(Principal {
+        user_id: claimed.user_id,
+        role,
     })
 }
 

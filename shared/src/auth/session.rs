@@ -46,7 +46,7 @@ fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("INVALID_CREDENTIALS", "Email or password is incorrect")
 }
 
-fn account_disabled() -> ApiError {
+pub(super) fn account_disabled() -> ApiError {
     ApiError::forbidden("ACCOUNT_DISABLED", "This account has been deactivated")
 }
 
