@@ -12,6 +12,7 @@ use crate::kube::ClusterSettings;
 use crate::notifications;
 use crate::payments::{self, PaymentSettings};
 use crate::ports::{ConfigError, Ports};
+use crate::provisioning::domains::DomainSettings;
 use crate::provisioning::Provisioner;
 use crate::renewals::{self, RenewalSettings};
 use crate::subscriptions::{self, Upgrader};
@@ -77,7 +78,8 @@ const RECONCILE_BATCH: i64 = 200;
 /// An upgrade still half-way after this long was interrupted (a live one takes seconds).
 const STUCK_UPGRADE: Duration = Duration::minutes(2);
 
-/// Pending top-ups, provisioning and teardown, and upgrades a crash left half-way.
+/// Pending top-ups, provisioning and teardown, upgrades a crash left half-way, and custom domains
+/// whose TXT record may have appeared.
 pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
     let started = Instant::now();
     let conn = ports.db.connect().await?;
@@ -103,9 +105,14 @@ pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiEr
     };
     let upgrades = subscriptions::resume_upgrades(upgrader, now, STUCK_UPGRADE).await?;
     let instances = provisioner.reconcile(now, RECONCILE_BATCH).await?;
+    let domains = DomainSettings::load(ports.config.as_ref()).await?;
+    let domains = provisioner
+        .verify_pending_domains(ports.http.as_ref(), &domains, now, RECONCILE_BATCH)
+        .await?;
     let summary = json!({
         "topups": topups,
         "instances": instances,
+        "customDomains": domains,
         "upgradesResumed": upgrades,
         "durationMs": started.elapsed().as_millis() as u64,
     });

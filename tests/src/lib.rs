@@ -3,6 +3,7 @@
 //! on a loopback port with a clock the test controls.
 
 pub mod bulk;
+pub mod dns;
 pub mod kube;
 pub mod midtrans;
 pub mod pg;
@@ -20,6 +21,7 @@ use spincat_host::outbound::NativeHttp;
 use spincat_host::server::{self, Handler, Host};
 use tokio::task::JoinHandle;
 
+use crate::dns::DnsDouble;
 use crate::kube::KubeDouble;
 use crate::midtrans::MidtransDouble;
 
@@ -37,6 +39,7 @@ pub struct TestApp {
     pub database_url: String,
     pub midtrans: MidtransDouble,
     pub kube: KubeDouble,
+    pub dns: DnsDouble,
     runtime: Runtime,
 }
 
@@ -148,6 +151,7 @@ impl TestApp {
         };
         let midtrans = MidtransDouble::start().await;
         let kube = KubeDouble::start().await;
+        let dns = DnsDouble::start().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let mut settings: Vec<(String, String)> = [
@@ -164,6 +168,8 @@ impl TestApp {
             ("k8s_token", kube::TOKEN.into()),
             ("k8s_timeout_ms", "1000".into()),
             ("base_domain", "apps.spincat.test".into()),
+            ("dns_resolver_url", dns.url.clone()),
+            ("dns_resolver_origin", dns.origin.clone()),
             (
                 "midtrans_notification_url",
                 format!("{base_url}/api/webhooks/midtrans/notification"),
@@ -214,6 +220,7 @@ impl TestApp {
             database_url,
             midtrans,
             kube,
+            dns,
             runtime,
         }
     }

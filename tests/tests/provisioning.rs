@@ -30,6 +30,19 @@ async fn act(app: &TestApp, user: &TestUser, id: &str, action: &str) -> TestResp
         .await
 }
 
+/// The instance's default host: its subdomain, which carries a random suffix, under the base
+/// domain.
+async fn host_of(app: &TestApp, id: &str) -> String {
+    app.db
+        .query_one(
+            "SELECT subdomain || '.apps.spincat.test' FROM instances WHERE id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn instance_status(app: &TestApp, id: &str) -> String {
     app.db
         .query_one(
@@ -114,16 +127,15 @@ async fn subscribe_runs_stops_starts_upgrades_and_cancels_down_to_nothing() {
         "5Gi"
     );
     let ingress = app.kube.object("ingresses", &ns, &name).unwrap();
-    assert_eq!(ingress["spec"]["rules"][0]["host"], "n8n.apps.spincat.test");
+    let host = host_of(&app, &id).await;
+    assert!(host.starts_with("n8n-"), "{host}");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], host.as_str());
     assert_eq!(
         ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
         "letsencrypt"
     );
     let config = app.kube.object("configmaps", &ns, &name).unwrap();
-    assert_eq!(
-        config["data"]["WEBHOOK_URL"],
-        "https://n8n.apps.spincat.test/"
-    );
+    assert_eq!(config["data"]["WEBHOOK_URL"], format!("https://{host}/"));
 
     // Not available yet: the job leaves it provisioning; once it is, a read moves it on.
     let run = app.run_job("reconcile").await;
@@ -133,10 +145,7 @@ async fn subscribe_runs_stops_starts_upgrades_and_cancels_down_to_nothing() {
         .get_as(&instance_path(&id, ""), &user.access_token)
         .await;
     assert_eq!(detail.data()["status"], "RUNNING", "{:?}", detail.body);
-    assert_eq!(
-        detail.data()["urls"],
-        json!(["https://n8n.apps.spincat.test"])
-    );
+    assert_eq!(detail.data()["urls"], json!([format!("https://{host}")]));
     assert_eq!(detail.data()["health"]["ready"], true);
 
     let stopped = act(&app, &user, &id, "/stop").await;
@@ -249,7 +258,10 @@ async fn a_tcp_database_gets_a_service_of_the_configured_type_and_credentials_fr
         .to_owned();
     assert_eq!(password.len(), 24);
     assert_eq!(credentials.data()["port"], 5432);
-    assert_eq!(credentials.data()["host"], "postgresql.apps.spincat.test");
+    assert_eq!(
+        credentials.data()["host"],
+        host_of(&app, &id).await.as_str()
+    );
 
     // The credential lives only in the cluster: nothing in our database holds it.
     let dump = app
@@ -476,12 +488,23 @@ async fn instances_can_be_renamed_given_a_domain_and_allowed_variables() {
     let updated = put(json!({"name": "Team Blog", "customDomain": "Blog.Example.com", "env": {"mail__from": "hi@example.com"}})).await;
     assert_eq!(updated.status, 200, "{:?}", updated.body);
     assert_eq!(updated.data()["name"], "Team Blog");
-    assert_eq!(updated.data()["customDomain"], "blog.example.com");
+    assert_eq!(updated.data()["customDomain"]["name"], "blog.example.com");
+    assert_eq!(
+        updated.data()["customDomain"]["status"],
+        "PENDING_VERIFICATION"
+    );
+    let record = updated.data()["customDomain"]["verification"].clone();
+    app.dns.publish_txt(
+        record["name"].as_str().unwrap(),
+        record["value"].as_str().unwrap(),
+    );
+    let verified = act(&app, &user, &id, "/domain/verify").await;
+    assert_eq!(verified.status, 200, "{:?}", verified.body);
     let ingress = app.kube.object("ingresses", &ns, &name).unwrap();
     assert_eq!(ingress["spec"]["rules"][1]["host"], "blog.example.com");
     assert_eq!(
         ingress["spec"]["tls"][0]["hosts"],
-        json!(["ghost.apps.spincat.test", "blog.example.com"])
+        json!([host_of(&app, &id).await, "blog.example.com"])
     );
     assert_eq!(
         app.kube.object("configmaps", &ns, &name).unwrap()["data"]["mail__from"],
@@ -606,7 +629,7 @@ async fn administrators_see_the_cluster_and_users_do_not() {
     );
     assert_eq!(
         view("/api/admin/k8s/ingresses".into()).await.data()["items"][0]["hosts"][0],
-        "n8n.apps.spincat.test"
+        host_of(&app, &id).await.as_str()
     );
     let logs = view(format!("/api/admin/k8s/pods/{ns}/{pod}/logs?lines=3")).await;
     assert_eq!(logs.data()["lines"].as_array().unwrap().len(), 3);

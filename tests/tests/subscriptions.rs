@@ -57,7 +57,12 @@ async fn a_user_subscribes_upgrades_and_cancels_with_money_and_quota_right_at_ea
         sub["instance"]["status"], "RUNNING",
         "provisioned at once on a ready cluster"
     );
-    assert_eq!(sub["instance"]["subdomain"], "my-flows");
+    let subdomain = sub["instance"]["subdomain"].as_str().unwrap();
+    let suffix = subdomain.strip_prefix("my-flows-").unwrap_or_default();
+    assert!(
+        suffix.len() == 12 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "the name, then 48 random bits: {subdomain}"
+    );
     assert_eq!(sub["instances"][0]["name"], "My Flows");
     assert_eq!(app.balance(&user.id).await, 250_000);
     assert_eq!(quota_used(&app, &basic).await, 1);

@@ -6,6 +6,7 @@ use serde_json::Value;
 use spincat::auth::{self, Principal};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::ClusterSettings;
+use spincat::provisioning::domains::{CustomDomain, DomainSettings};
 use spincat::provisioning::{InstanceChange, InstanceFilter, Provisioner};
 use spincat::subscriptions::InstanceName;
 use spincat::upstream;
@@ -42,8 +43,21 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             }
             ("PUT", ["api", "user", "services", "instances", id]) => {
                 let change = change(ctx)?;
+                let domains = DomainSettings::load(ctx.config()).await?;
                 provisioner
-                    .update(user, instance_id(id)?, change, now)
+                    .update(&domains, user, instance_id(id)?, change, now)
+                    .await?
+            }
+            ("POST", ["api", "user", "services", "instances", id, "domain", "verify"]) => {
+                let domains = DomainSettings::load(ctx.config()).await?;
+                provisioner
+                    .verify(
+                        ctx.ports.http.as_ref(),
+                        &domains,
+                        user,
+                        instance_id(id)?,
+                        now,
+                    )
                     .await?
             }
             ("POST", ["api", "user", "services", "instances", id, "start"]) => {
@@ -115,7 +129,7 @@ fn change(ctx: &Ctx) -> Result<InstanceChange, ApiError> {
     let custom_domain = match ctx_has_null(ctx, "customDomain") {
         true => Some(None),
         false => fields
-            .optional("customDomain", |v| domain(v.text()?))
+            .optional("customDomain", |v| CustomDomain::parse(v.text()?))
             .map(Some),
     };
     let env = fields.optional("env", |v| match v.json() {
@@ -142,25 +156,4 @@ fn ctx_has_null(ctx: &Ctx, field: &str) -> bool {
     serde_json::from_slice::<Value>(&ctx.request.body)
         .ok()
         .is_some_and(|v| v.get(field) == Some(&Value::Null))
-}
-
-/// A host name the user points at their instance: lower-case labels, at least two.
-fn domain(text: &str) -> Result<String, String> {
-    let domain = text.trim().trim_end_matches('.').to_lowercase();
-    let labels: Vec<&str> = domain.split('.').collect();
-    let valid = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        });
-    if valid {
-        Ok(domain)
-    } else {
-        Err("must be a domain name such as blog.example.com".into())
-    }
 }

@@ -49,7 +49,9 @@ impl Instance {
 
 const SELECT: &str =
     "SELECT i.id, i.user_id, i.subscription_id, i.status, i.subdomain, i.namespace,
-        i.resource_name, i.custom_domain, i.env, i.restarted_at, i.created_at,
+        i.resource_name, i.env, i.restarted_at, i.created_at,
+        -- Only a proved domain reaches the cluster.
+        CASE WHEN i.domain_verified_at IS NOT NULL THEN i.custom_domain END AS custom_domain,
         i.teardown_requested_at IS NOT NULL AS teardown_requested,
         i.torn_down_at IS NOT NULL AS torn_down, i.applied_plan_id, i.apply_pending,
         s.status AS subscription_status, s.plan_id, sv.slug AS app, sv.template,

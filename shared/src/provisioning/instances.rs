@@ -8,18 +8,21 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::context::Instance;
+use super::domains::{self, CustomDomain, DomainRules, DomainSettings, Verified};
 use super::lifecycle::{cluster_error, Provisioner};
 use super::render;
 use crate::http::{ApiError, Page, Paging};
 use crate::params;
 use crate::ports::db::{DbError, Row};
+use crate::ports::HttpClient;
 use crate::subscriptions::InstanceName;
 
 fn not_found() -> ApiError {
     ApiError::not_found("INSTANCE_NOT_FOUND", "No such instance")
 }
 
-const SUMMARY: &str = "i.id, i.name, i.subdomain, i.status, i.custom_domain, i.ready,
+const SUMMARY: &str = "i.id, i.name, i.subdomain, i.status, i.custom_domain, i.domain_token,
+     i.domain_verified_at IS NOT NULL AS domain_verified, i.ready,
      i.last_checked_at, i.last_error, i.created_at, i.subscription_id,
      sv.slug AS service_slug, sv.name AS service_name, sv.template->>'protocol' AS protocol,
      (sv.template->>'port')::int AS port,
@@ -34,6 +37,16 @@ fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
     let subdomain: String = row.get("subdomain")?;
     let host = format!("{subdomain}.{base_domain}");
     let custom: Option<String> = row.get("custom_domain")?;
+    let verified: bool = row.get("domain_verified")?;
+    let custom_domain = match &custom {
+        None => Value::Null,
+        Some(domain) if verified => json!({ "name": domain, "status": "VERIFIED" }),
+        Some(domain) => json!({
+            "name": domain,
+            "status": "PENDING_VERIFICATION",
+            "verification": domains::challenge(domain, &row.get::<String>("domain_token")?),
+        }),
+    };
     let protocol: Option<String> = row.get("protocol")?;
     let urls: Vec<String> = if protocol.as_deref() == Some("tcp") {
         vec![format!(
@@ -42,7 +55,7 @@ fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
         )]
     } else {
         std::iter::once(host)
-            .chain(custom.clone())
+            .chain(custom.filter(|_| verified))
             .map(|h| format!("https://{h}"))
             .collect()
     };
@@ -52,7 +65,7 @@ fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
         "name": row.get::<String>("name")?,
         "status": status,
         "subdomain": subdomain,
-        "customDomain": custom,
+        "customDomain": custom_domain,
         "urls": urls,
         "health": {
             "ready": row.get::<bool>("ready")?,
@@ -251,16 +264,17 @@ impl Provisioner<'_> {
     }
 
     /// Renames, sets or clears the custom domain, and sets the variables the template allows.
-    /// A deployed instance gets the change applied first; the database follows only if the
-    /// cluster took it.
+    /// A domain change is recorded first (see `request_domain`); the rest is applied to the
+    /// cluster first, and the database follows only if the cluster took it.
     pub async fn update(
         &self,
+        domains: &DomainSettings,
         user_id: Uuid,
         id: Uuid,
         change: InstanceChange,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
-        let mut instance = self.owned(user_id, id).await?;
+        let instance = self.owned(user_id, id).await?;
         if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED")
         {
             return Err(ApiError::conflict(
@@ -282,36 +296,119 @@ impl Provisioner<'_> {
                     ),
                 ));
             }
-            instance.spec.user_env = env.clone();
         }
         if let Some(domain) = &change.custom_domain {
-            instance.spec.custom_domain = domain.clone();
+            self.request_domain(domains, &instance, domain.as_ref(), now)
+                .await?;
+        }
+        let mut instance = self.load(id).await?;
+        if let Some(env) = change.env {
+            instance.spec.user_env = env;
         }
         if instance.is_deployed() {
             self.deploy(&instance, now).await?;
         }
         self.conn
             .execute(
-                "UPDATE instances SET name = coalesce($2, name), custom_domain = $3, env = $4,
-                     updated_at = $5
+                "UPDATE instances SET name = coalesce($2, name), env = $3, updated_at = $4
                  WHERE id = $1",
                 params![
                     id,
                     change.name.as_ref().map(InstanceName::as_str),
-                    instance.spec.custom_domain.clone(),
                     &json!(instance.spec.user_env),
                     now
                 ],
             )
-            .await
-            .map_err(|e| {
-                if e.is_unique_violation() {
-                    ApiError::conflict("DOMAIN_TAKEN", "That domain is in use")
-                } else {
-                    e.into()
-                }
-            })?;
+            .await?;
         self.detail(user_id, id, now).await
+    }
+
+    /// Sets (with a fresh challenge, unproved) or clears the custom domain. The database
+    /// decides first: a domain another live instance holds is refused here, and a domain
+    /// leaving is marked for the next apply, so a failed apply leaves no Ingress carrying it.
+    async fn request_domain(
+        &self,
+        domains: &DomainSettings,
+        instance: &Instance,
+        domain: Option<&CustomDomain>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let Some(domain) = domain else {
+            self.conn
+                .execute(
+                    "UPDATE instances SET custom_domain = NULL, domain_token = NULL,
+                         domain_verified_at = NULL, apply_pending = true, updated_at = $2
+                     WHERE id = $1",
+                    params![instance.id, now],
+                )
+                .await?;
+            return Ok(());
+        };
+        if let Some(reason) =
+            DomainRules::new(&self.settings.base_domain, &domains.platform_domains).refuses(domain)
+        {
+            return Err(ApiError::unprocessable("DOMAIN_RESERVED", reason)
+                .with_details(json!({ "field": "customDomain" })));
+        }
+        let taken = self
+            .conn
+            .query(
+                "SELECT 1 FROM instances
+                 WHERE lower(custom_domain) = $1 AND domain_verified_at IS NOT NULL
+                   AND status NOT IN ('ERROR', 'TERMINATED') AND id <> $2",
+                params![domain.as_str(), instance.id],
+            )
+            .await?;
+        if !taken.is_empty() {
+            return Err(domains::domain_taken());
+        }
+        self.conn
+            .execute(
+                "UPDATE instances SET custom_domain = $2, domain_token = $3,
+                     domain_verified_at = NULL, apply_pending = true, updated_at = $4
+                 WHERE id = $1 AND custom_domain IS DISTINCT FROM $2",
+                params![instance.id, domain.as_str(), domains::new_token()?, now],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Looks the pending custom domain's record up now, rather than at the next job run.
+    pub async fn verify(
+        &self,
+        http: &dyn HttpClient,
+        domains: &DomainSettings,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED")
+        {
+            return Err(ApiError::conflict(
+                "INVALID_INSTANCE_STATE",
+                format!(
+                    "Cannot verify a domain of an instance that is {}",
+                    instance.status
+                ),
+            ));
+        }
+        match self.verify_domain(http, domains, &instance, now).await? {
+            Verified::Now | Verified::Already => self.detail(user_id, id, now).await,
+            Verified::NotYet { found } => {
+                let detail = self.detail(user_id, id, now).await?;
+                let expected = detail["customDomain"]["verification"].clone();
+                Err(ApiError::unprocessable(
+                    "DOMAIN_NOT_VERIFIED",
+                    format!(
+                        "No TXT record {} with the value {} yet; DNS changes can take a while",
+                        expected["name"].as_str().unwrap_or_default(),
+                        expected["value"].as_str().unwrap_or_default()
+                    ),
+                )
+                .with_details(json!({ "expected": expected, "found": found })))
+            }
+        }
     }
 
     pub async fn logs(
@@ -361,6 +458,6 @@ impl Provisioner<'_> {
 pub struct InstanceChange {
     pub name: Option<InstanceName>,
     /// `Some(None)` clears the custom domain.
-    pub custom_domain: Option<Option<String>>,
+    pub custom_domain: Option<Option<CustomDomain>>,
     pub env: Option<BTreeMap<String, String>>,
 }

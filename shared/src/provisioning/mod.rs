@@ -5,6 +5,7 @@
 
 mod cluster;
 mod context;
+pub mod domains;
 mod instances;
 mod lifecycle;
 pub mod names;

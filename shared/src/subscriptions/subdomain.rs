@@ -1,12 +1,7 @@
 //! The name a user gives an instance, and the DNS-safe subdomain made from it.
 
-use crate::params;
-use crate::ports::db::{Connection, DbError};
+use crate::ports::db::DbError;
 
-/// Subdomains the platform keeps for itself.
-const RESERVED: [&str; 8] = [
-    "www", "api", "app", "admin", "mail", "status", "docs", "spincat",
-];
 const MAX_BASE: usize = 40;
 
 /// An instance's display name: 1 to 63 printable characters.
@@ -44,19 +39,12 @@ impl InstanceName {
     }
 }
 
-/// `base` when it is free and not reserved, otherwise `base-<6 random hex>`.
-pub async fn unique_subdomain(conn: &dyn Connection, base: &str) -> Result<String, DbError> {
+/// `<base>-<12 random hex>`: 48 random bits, so nobody finds an instance by guessing its address
+/// before its owner has set it up (the first n8n is not `n8n.<base domain>`), and no name the
+/// platform keeps (`api`, `www`, ...) can come out.
+pub fn new_subdomain(base: &str) -> Result<String, DbError> {
     let base = if base.is_empty() { "app" } else { base };
-    let taken = conn
-        .query(
-            "SELECT 1 FROM instances WHERE subdomain = $1",
-            params![base],
-        )
-        .await?;
-    if taken.is_empty() && !RESERVED.contains(&base) {
-        return Ok(base.to_owned());
-    }
-    let mut random = [0u8; 3];
+    let mut random = [0u8; 6];
     getrandom::fill(&mut random).map_err(|e| DbError::Other(e.to_string()))?;
     Ok(format!("{base}-{}", hex::encode(random)))
 }
@@ -73,5 +61,13 @@ mod tests {
         assert_eq!(slug("🚀🚀"), "");
         assert_eq!(slug(&"a".repeat(63)).len(), 40);
         assert_eq!(slug(&format!("{}-b", "a".repeat(39))), "a".repeat(39));
+    }
+
+    #[test]
+    fn subdomains_carry_48_random_bits() {
+        let (a, b) = (new_subdomain("api").unwrap(), new_subdomain("api").unwrap());
+        assert_ne!(a, b);
+        assert!(a.starts_with("api-") && a.len() == "api-".len() + 12, "{a}");
+        assert!(new_subdomain("").unwrap().starts_with("app-"));
     }
 }

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::subdomain::{unique_subdomain, InstanceName};
+use super::subdomain::{new_subdomain, InstanceName};
 use super::{payment_error, quota_exceeded, LIVE};
 use crate::billing::Period;
 use crate::http::ApiError;
@@ -177,7 +177,7 @@ async fn open(
         .clone()
         .unwrap_or_else(|| InstanceName::parse(&offer.service_slug).expect("slugs are names"));
     let instance_id = Uuid::new_v4();
-    let subdomain = unique_subdomain(tx, &name.slug()).await?;
+    let subdomain = new_subdomain(&name.slug())?;
     tx.execute(
         "INSERT INTO instances (id, subscription_id, user_id, name, subdomain, status, namespace,
              resource_name, created_at, updated_at)
