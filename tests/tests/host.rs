@@ -288,7 +288,8 @@ async fn outbound_calls_outside_allowed_outbound_hosts_fail_as_under_spin() {
 /// Every upstream a component calls, at the address spin.toml's defaults (or an operator's
 /// setting) give it, is in that component's allow-list: Midtrans's sandbox and production hosts
 /// where top-ups are made, confirmed or reconciled, the API server where the cluster is changed
-/// or read, the webhook where notifications are delivered.
+/// or read, the webhook where notifications are delivered, the DNS resolver where custom domains
+/// are verified.
 #[test]
 fn every_upstream_is_allowed_where_it_is_called() {
     use spincat_host::allowed_hosts::AllowedHosts;
@@ -303,14 +304,19 @@ fn every_upstream_is_allowed_where_it_is_called() {
     ];
     let cluster = ["https://kubernetes.default.svc/api/v1/namespaces"];
     let webhook = ["https://hooks.example.com/spincat/notifications"];
+    let resolver =
+        ["https://cloudflare-dns.com/dns-query?name=_spincat-challenge.a.example&type=TXT"];
     let calls: [(&str, &[&str]); 8] = [
         ("wallet", &midtrans),
         ("midtrans-webhook", &midtrans),
-        ("jobs", &[&midtrans[..], &cluster, &webhook].concat()),
-        ("reconcile", &[&midtrans[..], &cluster].concat()),
+        (
+            "jobs",
+            &[&midtrans[..], &cluster, &webhook, &resolver].concat(),
+        ),
+        ("reconcile", &[&midtrans[..], &cluster, &resolver].concat()),
         ("renewal", &[&cluster[..], &webhook].concat()),
         ("subscription", &cluster),
-        ("instance", &cluster),
+        ("instance", &[&cluster[..], &resolver].concat()),
         ("admin", &cluster),
     ];
     for (component, urls) in calls {
