@@ -43,7 +43,8 @@ FROM (VALUES
         "healthCheck": {"type": "http", "path": "/healthz"},
         "runAsUser": 1000,
         "fsGroup": 1000,
-        "userEnv": ["GENERIC_TIMEZONE", "N8N_DEFAULT_LOCALE", "EXECUTIONS_DATA_PRUNE", "EXECUTIONS_DATA_MAX_AGE"]
+        "userEnv": ["GENERIC_TIMEZONE", "N8N_DEFAULT_LOCALE", "EXECUTIONS_DATA_PRUNE", "EXECUTIONS_DATA_MAX_AGE"],
+        "firstVisitorSetup": true
       }'),
     ('cms', 'ghost', 'Ghost',
      'Professional publishing: blogs, newsletters, memberships',
@@ -86,7 +87,8 @@ FROM (VALUES
             {"name": "MYSQL_PASSWORD", "value": "{{secret:databasePassword}}"}
           ]
         }],
-        "userEnv": ["mail__transport", "mail__from", "mail__options__host", "mail__options__port", "mail__options__auth__user", "mail__options__auth__pass"]
+        "userEnv": ["mail__transport", "mail__from", "mail__options__host", "mail__options__port", "mail__options__auth__user", "mail__options__auth__pass"],
+        "firstVisitorSetup": true
       }'),
     ('databases', 'postgresql', 'PostgreSQL',
      'The world''s most advanced open-source relational database',

@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod dns;
+pub mod ingress;
 pub mod kube;
 pub mod midtrans;
 pub mod pg;

@@ -105,6 +105,8 @@ async fn seeded_apps_render_the_reviewed_manifests() {
             user_env: BTreeMap::from([("TZ".to_owned(), "Asia/Jakarta".to_owned())]),
             replicas: 1,
             restarted_at: None,
+            // As a new instance is: an app with a first-visitor setup starts behind its gate.
+            gated: template.first_visitor_setup,
         };
         let namespace = render::user_namespace(user_id, &[resources], &cluster);
         let manifests = render::instance(&spec, &cluster);
@@ -119,6 +121,15 @@ async fn seeded_apps_render_the_reviewed_manifests() {
             json(&namespace.limits),
             json(&namespace.policy),
             json(&render::credentials(&spec, secrets)),
+        ];
+        if spec.gated {
+            objects.push(json(&render::gate(
+                &spec,
+                "<password>",
+                "<sha512-crypt hash>",
+            )));
+        }
+        objects.extend([
             json(&manifests.config_map),
             json(&manifests.volume),
             match &manifests.workload {
@@ -126,7 +137,7 @@ async fn seeded_apps_render_the_reviewed_manifests() {
                 Workload::StatefulSet(s) => json(s.as_ref()),
             },
             json(&manifests.service),
-        ];
+        ]);
         objects.extend(manifests.ingress.iter().map(json));
         objects.extend(manifests.tcp_policy.iter().map(json));
         for object in &objects {

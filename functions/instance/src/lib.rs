@@ -69,6 +69,9 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             ("POST", ["api", "user", "services", "instances", id, "restart"]) => {
                 provisioner.restart(user, instance_id(id)?, now).await?
             }
+            ("POST", ["api", "user", "services", "instances", id, "claim"]) => {
+                provisioner.claim(user, instance_id(id)?, now).await?
+            }
             ("GET", ["api", "user", "services", "instances", id, "logs"]) => {
                 let mut query = ctx.query();
                 let lines = query

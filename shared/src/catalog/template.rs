@@ -29,6 +29,10 @@ pub struct DeploymentTemplate {
     /// Environment variables a user may set on their instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_env: Vec<String>,
+    /// The app hands its owner account to whoever opens it first (n8n, Ghost): it stays behind
+    /// basic authentication at the ingress until its owner has set it up and claims it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_visitor_setup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,9 @@ impl Cluster<'_> {
     ) -> Result<(), KubeError> {
         self.apply_namespace(instance, plans).await?;
         self.ensure_credentials(instance).await?;
+        if instance.spec.gated {
+            self.ensure_gate(instance).await?;
+        }
         let manifests = render::instance(&instance.spec, self.settings);
         self.kube.apply(&manifests.config_map).await?;
         self.kube.apply(&manifests.volume).await?;
@@ -81,6 +84,56 @@ impl Cluster<'_> {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// The gate's credentials, made once: a password, and its SHA-512 crypt hash for nginx.
+    async fn ensure_gate(&self, instance: &Instance) -> Result<(), KubeError> {
+        let name = names::gate_secret(&instance.spec.name);
+        match self
+            .kube
+            .get::<Secret>(Some(&instance.spec.namespace), &name)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(KubeError::NotFound(_)) => {
+                let password = random_secret(24)?;
+                let hash = sha512_crypt(&password)?;
+                self.kube
+                    .apply(&render::gate(&instance.spec, &password, &hash))
+                    .await
+                    .map(drop)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Opens a claimed instance: the Ingress is applied without the gate by `deploy`, then the
+    /// gate's credentials go.
+    pub async fn remove_gate(&self, instance: &Instance) -> Result<(), KubeError> {
+        self.kube
+            .delete::<Secret>(
+                Some(&instance.spec.namespace),
+                &names::gate_secret(&instance.spec.name),
+            )
+            .await
+    }
+
+    /// The gate's password while the instance is behind it.
+    pub async fn gate_password(&self, instance: &Instance) -> Result<Option<String>, KubeError> {
+        if !instance.spec.gated {
+            return Ok(None);
+        }
+        let secret = self
+            .kube
+            .get::<Secret>(
+                Some(&instance.spec.namespace),
+                &names::gate_secret(&instance.spec.name),
+            )
+            .await?;
+        let data = secret.data.unwrap_or_default();
+        Ok(data
+            .get("password")
+            .map(|p| String::from_utf8_lossy(&p.0).into_owned()))
     }
 
     /// Whether the workload is available by kubectl's rollout rules; `NotFound` when missing.
@@ -128,6 +181,9 @@ impl Cluster<'_> {
         self.kube.delete::<PersistentVolumeClaim>(ns, name).await?;
         self.kube.delete::<ConfigMap>(ns, name).await?;
         self.kube.delete::<Secret>(ns, &names::secret(name)).await?;
+        self.kube
+            .delete::<Secret>(ns, &names::gate_secret(name))
+            .await?;
         if whole_namespace {
             self.kube
                 .delete::<Namespace>(None, &instance.spec.namespace)
@@ -194,6 +250,28 @@ impl Cluster<'_> {
     }
 }
 
+/// `$6$<salt>$<hash>`: SHA-512 crypt (5 000 rounds), which nginx's crypt() reads in an
+/// htpasswd file, with a random 16-character salt.
+fn sha512_crypt(password: &str) -> Result<String, KubeError> {
+    const SALT_ALPHABET: &[u8] =
+        b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| KubeError::Invalid(e.to_string()))?;
+    let salt: String = bytes
+        .iter()
+        .map(|b| SALT_ALPHABET[*b as usize % SALT_ALPHABET.len()] as char)
+        .collect();
+    sha512_crypt_salted(password, &salt)
+}
+
+fn sha512_crypt_salted(password: &str, salt: &str) -> Result<String, KubeError> {
+    let params =
+        sha_crypt::Sha512Params::new(5_000).map_err(|e| KubeError::Invalid(format!("{e:?}")))?;
+    let hash = sha_crypt::sha512_crypt_b64(password.as_bytes(), salt.as_bytes(), &params)
+        .map_err(|e| KubeError::Invalid(format!("{e:?}")))?;
+    Ok(format!("$6${salt}${hash}"))
+}
+
 /// Letters and digits, uniformly drawn (rejection sampling keeps the modulo unbiased).
 fn random_secret(length: usize) -> Result<String, KubeError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -208,4 +286,23 @@ fn random_secret(length: usize) -> Result<String, KubeError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_hashes_are_sha512_crypt_as_glibc_writes_them() {
+        // The test vector of the SHA-crypt specification (Drepper), which glibc's crypt() meets.
+        assert_eq!(
+            sha512_crypt_salted("Hello world!", "saltstring").unwrap(),
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
+        );
+        let hash = sha512_crypt("a password").unwrap();
+        assert!(
+            hash.starts_with("$6$") && hash.len() == 3 + 16 + 1 + 86,
+            "{hash}"
+        );
+    }
 }

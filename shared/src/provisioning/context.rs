@@ -49,7 +49,7 @@ impl Instance {
 
 const SELECT: &str =
     "SELECT i.id, i.user_id, i.subscription_id, i.status, i.subdomain, i.namespace,
-        i.resource_name, i.env, i.restarted_at, i.created_at,
+        i.resource_name, i.env, i.restarted_at, i.created_at, i.claimed_at IS NOT NULL AS claimed,
         -- Only a proved domain reaches the cluster.
         CASE WHEN i.domain_verified_at IS NOT NULL THEN i.custom_domain END AS custom_domain,
         i.teardown_requested_at IS NOT NULL AS teardown_requested,
@@ -66,6 +66,7 @@ fn from_row(row: Row<'_>) -> Result<Instance, ApiError> {
         .map_err(|e| ApiError::internal(format!("stored template unreadable: {e}")))?;
     let env: BTreeMap<String, String> = serde_json::from_value(row.get("env")?).unwrap_or_default();
     let status: String = row.get("status")?;
+    let gated = template.first_visitor_setup && !row.get::<bool>("claimed")?;
     Ok(Instance {
         id: row.get("id")?,
         user_id: row.get("user_id")?,
@@ -94,6 +95,7 @@ fn from_row(row: Row<'_>) -> Result<Instance, ApiError> {
             user_env: env,
             replicas: Instance::desired_replicas(&status),
             restarted_at: row.get("restarted_at")?,
+            gated,
         },
         status,
     })

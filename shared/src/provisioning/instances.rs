@@ -23,6 +23,7 @@ fn not_found() -> ApiError {
 
 const SUMMARY: &str = "i.id, i.name, i.subdomain, i.status, i.custom_domain, i.domain_token,
      i.domain_verified_at IS NOT NULL AS domain_verified, i.ready,
+     (sv.template->>'firstVisitorSetup')::boolean IS TRUE AND i.claimed_at IS NULL AS gated,
      i.last_checked_at, i.last_error, i.created_at, i.subscription_id,
      sv.slug AS service_slug, sv.name AS service_name, sv.template->>'protocol' AS protocol,
      (sv.template->>'port')::int AS port,
@@ -66,6 +67,7 @@ fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
         "status": status,
         "subdomain": subdomain,
         "customDomain": custom_domain,
+        "gated": row.get::<bool>("gated")?,
         "urls": urls,
         "health": {
             "ready": row.get::<bool>("ready")?,
@@ -445,12 +447,48 @@ impl Provisioner<'_> {
             .credentials(&instance)
             .await
             .map_err(cluster_error)?;
+        let gate = self
+            .cluster
+            .gate_password(&instance)
+            .await
+            .map_err(cluster_error)?
+            .map(|password| json!({ "username": render::GATE_USER, "password": password }));
         Ok(json!({
             "host": render::host(&instance.spec, self.settings),
             "port": instance.spec.template.port,
             "url": render::public_url(&instance.spec, self.settings),
             "credentials": secrets,
+            "gate": gate,
         }))
+    }
+
+    /// The owner has set the app up (its own owner account exists): the gate opens. Recorded
+    /// first, so an Ingress refused half-way is opened by the next run; then the gate's
+    /// credentials go. Claiming again, or an app with no gate, changes nothing.
+    pub async fn claim(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ApiError> {
+        let instance = self.owned(user_id, id).await?;
+        Self::operable(&instance, &["RUNNING", "STOPPED"], "claim")?;
+        if instance.spec.gated {
+            self.conn
+                .execute(
+                    "UPDATE instances SET claimed_at = $2, apply_pending = true, updated_at = $2
+                     WHERE id = $1 AND claimed_at IS NULL",
+                    params![id, now],
+                )
+                .await?;
+            let instance = self.load(id).await?;
+            self.deploy(&instance, now).await?;
+            self.cluster
+                .remove_gate(&instance)
+                .await
+                .map_err(cluster_error)?;
+        }
+        self.detail(user_id, id, now).await
     }
 }
 

@@ -26,6 +26,11 @@ pub fn tls_secret(resource: &str) -> String {
     format!("{resource}-tls")
 }
 
+/// The basic-auth credentials of an instance's gate (see `render::gate`).
+pub fn gate_secret(resource: &str) -> String {
+    format!("{resource}-gate")
+}
+
 pub fn namespace_labels(user_id: Uuid) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_BY.to_owned(), "spincat".to_owned()),
@@ -57,6 +62,7 @@ mod tests {
             resource(id),
             secret(&resource(id)),
             tls_secret(&resource(id)),
+            gate_secret(&resource(id)),
         ] {
             assert!(name.len() <= 63, "{name}");
             assert!(name

@@ -64,6 +64,8 @@ pub struct InstanceSpec {
     pub user_env: BTreeMap<String, String>,
     pub replicas: i32,
     pub restarted_at: Option<DateTime<Utc>>,
+    /// Behind the gate: an app with a first-visitor setup whose owner has not claimed it yet.
+    pub gated: bool,
 }
 
 /// The per-instance objects, in the order they are applied.
@@ -261,6 +263,27 @@ pub fn config_map(spec: &InstanceSpec, cluster: &ClusterSettings) -> ConfigMap {
 
 /// The credentials Secret. Rendered with freshly generated values, and applied only while it
 /// does not exist, so credentials are made once and live only in the cluster.
+/// What the browser shows at the gate.
+const GATE_REALM: &str = "Not claimed yet: sign in with the gate credentials Spincat shows you";
+
+/// The gate's user name, the same for every instance.
+pub const GATE_USER: &str = "owner";
+
+/// The gate's basic-auth credentials, in the Secret ingress-nginx reads (`auth`, an htpasswd
+/// line with a SHA-512 crypt hash) beside the password the credentials endpoint shows.
+pub fn gate(spec: &InstanceSpec, password: &str, hash: &str) -> Secret {
+    let labels = names::instance_labels(spec.user_id, spec.instance_id, &spec.app);
+    Secret {
+        metadata: meta(&names::gate_secret(&spec.name), &spec.namespace, &labels),
+        string_data: Some(BTreeMap::from([
+            ("auth".to_owned(), format!("{GATE_USER}:{hash}")),
+            ("password".to_owned(), password.to_owned()),
+        ])),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    }
+}
+
 pub fn credentials(spec: &InstanceSpec, values: BTreeMap<String, String>) -> Secret {
     let labels = names::instance_labels(spec.user_id, spec.instance_id, &spec.app);
     Secret {
@@ -473,10 +496,21 @@ pub fn instance(spec: &InstanceSpec, cluster: &ClusterSettings) -> InstanceManif
             ..Default::default()
         };
         let mut metadata = meta(&spec.name, &spec.namespace, &labels);
-        metadata.annotations = Some(BTreeMap::from([(
+        let mut annotations = BTreeMap::from([(
             "cert-manager.io/cluster-issuer".to_owned(),
             cluster.cluster_issuer.clone(),
-        )]));
+        )]);
+        if spec.gated {
+            annotations.extend(
+                [
+                    ("auth-type", "basic".to_owned()),
+                    ("auth-secret", names::gate_secret(&spec.name)),
+                    ("auth-realm", GATE_REALM.to_owned()),
+                ]
+                .map(|(key, value)| (format!("nginx.ingress.kubernetes.io/{key}"), value)),
+            );
+        }
+        metadata.annotations = Some(annotations);
         Ingress {
             metadata,
             spec: Some(IngressSpec {
