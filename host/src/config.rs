@@ -84,6 +84,14 @@ impl Variables {
     }
 }
 
+/// Every application variable, as the operator set it: what `serve` checks the features against.
+#[async_trait::async_trait]
+impl Config for Variables {
+    async fn get(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        Ok(Variables::get(self, name))
+    }
+}
+
 /// What one component sees through the configuration port.
 #[derive(Debug, Clone)]
 pub struct ComponentConfig {

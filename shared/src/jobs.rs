@@ -98,17 +98,31 @@ pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiEr
         None => json!({ "skipped": "no payment gateway: midtrans_server_key is not set" }),
     };
     let cluster = ClusterSettings::load(ports.config.as_ref()).await?;
-    let provisioner = Provisioner::new(conn.as_ref(), ports.http.as_ref(), &cluster);
-    let upgrader = Upgrader {
-        conn: conn.as_ref(),
-        resize: &provisioner,
+    // Without a cluster to reach there is nothing to move: the rest of the job still runs.
+    let (upgrades, instances, domains) = match cluster.connection() {
+        Err(off) => {
+            let skipped = json!({ "skipped": format!("no cluster: {off}") });
+            (skipped.clone(), skipped.clone(), skipped)
+        }
+        Ok(()) => {
+            let provisioner = Provisioner::new(conn.as_ref(), ports.http.as_ref(), &cluster);
+            let upgrader = Upgrader {
+                conn: conn.as_ref(),
+                resize: &provisioner,
+            };
+            let upgrades = subscriptions::resume_upgrades(upgrader, now, STUCK_UPGRADE).await?;
+            let instances = provisioner.reconcile(now, RECONCILE_BATCH).await?;
+            let domains = match DomainSettings::load(ports.config.as_ref()).await {
+                Err(off) => json!({ "skipped": format!("no DNS resolver: {off}") }),
+                Ok(domains) => json!(
+                    provisioner
+                        .verify_pending_domains(ports.http.as_ref(), &domains, now, RECONCILE_BATCH)
+                        .await?
+                ),
+            };
+            (json!(upgrades), json!(instances), domains)
+        }
     };
-    let upgrades = subscriptions::resume_upgrades(upgrader, now, STUCK_UPGRADE).await?;
-    let instances = provisioner.reconcile(now, RECONCILE_BATCH).await?;
-    let domains = DomainSettings::load(ports.config.as_ref()).await?;
-    let domains = provisioner
-        .verify_pending_domains(ports.http.as_ref(), &domains, now, RECONCILE_BATCH)
-        .await?;
     let summary = json!({
         "topups": topups,
         "instances": instances,
@@ -130,9 +144,14 @@ pub async fn renewals(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiErr
     summary.duration_ms = started.elapsed().as_millis() as u64;
     let conn = ports.db.connect().await?;
     let cluster = ClusterSettings::load(ports.config.as_ref()).await?;
-    let instances = Provisioner::new(conn.as_ref(), ports.http.as_ref(), &cluster)
-        .reconcile(now, RECONCILE_BATCH)
-        .await?;
+    let instances = match cluster.connection() {
+        Err(off) => json!({ "skipped": format!("no cluster: {off}") }),
+        Ok(()) => json!(
+            Provisioner::new(conn.as_ref(), ports.http.as_ref(), &cluster)
+                .reconcile(now, RECONCILE_BATCH)
+                .await?
+        ),
+    };
     let summary = json!({ "subscriptions": summary, "instances": instances });
     tracing::info!(%summary, "renewals finished");
     Ok(summary)
@@ -140,12 +159,13 @@ pub async fn renewals(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiErr
 
 /// Low-credit warnings, then delivery of undelivered notifications to the outbound webhook.
 pub async fn notifications(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
-    let conn = ports.db.connect().await?;
     let settings = RenewalSettings::load(ports.config.as_ref()).await?;
+    let webhook = notifications::webhook_url(ports.config.as_ref()).await?;
+    let conn = ports.db.connect().await?;
     let warned =
         notifications::warn_low_credit(conn.as_ref(), settings.low_credit_warning_days, now)
             .await?;
-    let (delivered, failed) = match &settings.notification_webhook_url {
+    let (delivered, failed) = match &webhook {
         Some(url) => {
             notifications::deliver(
                 conn.as_ref(),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod features;
 pub mod http;
 pub mod jobs;
 pub mod kube;

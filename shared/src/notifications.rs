@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::http::{ApiError, Page, Paging};
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-use crate::ports::{HttpClient, OutboundRequest};
+use crate::ports::{Config, ConfigError, HttpClient, OutboundRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -174,6 +174,21 @@ pub async fn warn_low_credit(
         params![now, now + Duration::days(days)],
     )
     .await
+}
+
+/// What `notification_webhook_origin` holds until an operator sets it: a name that can never
+/// resolve (RFC 6761), since Spin refuses an empty `allowed_outbound_hosts` entry.
+const NO_WEBHOOK_ORIGIN: &str = "https://notification-webhook.invalid";
+
+/// Where notifications are also POSTed; `None`: they are stored only.
+pub async fn webhook_url(config: &dyn Config) -> Result<Option<String>, ConfigError> {
+    config
+        .url_on_origin(
+            "notification_webhook_url",
+            "notification_webhook_origin",
+            NO_WEBHOOK_ORIGIN,
+        )
+        .await
 }
 
 /// Posts undelivered notifications to the outbound webhook; those it does not accept stay

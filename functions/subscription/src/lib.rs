@@ -66,6 +66,8 @@ async fn subscribe(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
             idempotency_key,
         })
     })?;
+    // Nothing is sold that cannot be deployed.
+    ClusterSettings::load(ctx.config()).await?.connection()?;
     let conn = ctx.db().await?;
     let (id, created) =
         subscriptions::subscribe(conn.as_ref(), principal.user_id, &request, ctx.now).await?;
@@ -107,8 +109,9 @@ async fn upgrade(ctx: &Ctx, principal: Principal, id: &str) -> Result<Reply, Api
     let mut fields = ctx.json()?;
     let new_plan = fields.required("newPlanId", |v| uuid_field(v.text()?));
     let new_plan = fields.finish(|| new_plan)?;
-    let conn = ctx.db().await?;
     let cluster = ClusterSettings::load(ctx.config()).await?;
+    cluster.connection()?;
+    let conn = ctx.db().await?;
     let provisioner = Provisioner::new(conn.as_ref(), ctx.ports.http.as_ref(), &cluster);
     let upgrader = Upgrader {
         conn: conn.as_ref(),

@@ -122,9 +122,25 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// A setting the request needs is missing or invalid: 503 with its feature's stable code and a
+/// message naming the variable to set. Nothing has been written by then: settings are read
+/// before anything changes.
 impl From<ConfigError> for ApiError {
     fn from(error: ConfigError) -> Self {
-        Self::internal(error)
+        let feature = error.feature();
+        tracing::warn!(variable = %error.name, reason = %error.reason, "{} is not configured", feature.description());
+        Self::new(
+            503,
+            feature.code(),
+            format!(
+                "{} is not available here: the setting {} {} (SPIN_VARIABLE_{})",
+                feature.description(),
+                error.name,
+                error.reason,
+                error.name.to_ascii_uppercase()
+            ),
+        )
+        .with_details(json!({ "variable": error.name }))
     }
 }
 

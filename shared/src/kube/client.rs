@@ -98,6 +98,12 @@ impl<'a> Kube<'a> {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, KubeError> {
+        self.settings
+            .connection()
+            .map_err(|e| KubeError::NotConfigured {
+                variable: e.name,
+                reason: e.reason,
+            })?;
         let mut request = OutboundRequest::new(method, url);
         if !self.settings.token.is_empty() {
             request = request.header("authorization", format!("Bearer {}", self.settings.token));

@@ -17,6 +17,9 @@ pub enum KubeError {
     Unavailable(String),
     #[error("unexpected answer {status}: {message}")]
     Other { status: u16, message: String },
+    /// No call was made: the settings cannot reach a cluster (`ClusterSettings::connection`).
+    #[error("{variable} {reason}")]
+    NotConfigured { variable: String, reason: String },
 }
 
 impl KubeError {

@@ -18,7 +18,24 @@ pub struct ClusterSettings {
     pub request_timeout: std::time::Duration,
 }
 
+/// Where the API server is from inside a cluster.
+const IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
 impl ClusterSettings {
+    /// Whether these settings can reach a cluster at all. The in-cluster address without a
+    /// ServiceAccount token cannot (every call would be refused), and outside a cluster it does
+    /// not resolve: the default a newcomer's machine has.
+    pub fn connection(&self) -> Result<(), ConfigError> {
+        if self.api_url == IN_CLUSTER && self.token.is_empty() {
+            return Err(ConfigError::new(
+                "k8s_api_url",
+                "is the in-cluster address and no k8s_token is set: point it at your cluster \
+                 (kubectl proxy: http://127.0.0.1:8001), or set k8s_token in the cluster",
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn load(config: &dyn Config) -> Result<Self, ConfigError> {
         let text = |name: &'static str, default: &'static str| async move {
             Ok::<_, ConfigError>(
@@ -37,7 +54,7 @@ impl ClusterSettings {
             ));
         }
         Ok(Self {
-            api_url: text("k8s_api_url", "https://kubernetes.default.svc")
+            api_url: text("k8s_api_url", IN_CLUSTER)
                 .await?
                 .trim_end_matches('/')
                 .to_owned(),

@@ -14,6 +14,97 @@ impl ConfigError {
             reason: reason.into(),
         }
     }
+
+    /// What the setting belongs to, so a request that needs it can say which feature is off.
+    pub fn feature(&self) -> Feature {
+        Feature::of(&self.name)
+    }
+}
+
+/// The parts of the platform a missing or invalid setting can switch off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    Payments,
+    Cluster,
+    CustomDomains,
+    Notifications,
+    Renewals,
+    Accounts,
+    Jobs,
+    Database,
+    Other,
+}
+
+impl Feature {
+    pub fn of(variable: &str) -> Self {
+        const CLUSTER: [&str; 7] = [
+            "base_domain",
+            "ingress_class",
+            "ingress_namespace",
+            "cluster_issuer",
+            "storage_class",
+            "tcp_service_type",
+            "provision_timeout_seconds",
+        ];
+        const ACCOUNTS: [&str; 3] = [
+            "jwt_secret",
+            "access_token_ttl_seconds",
+            "client_address_header",
+        ];
+        match variable {
+            v if v.starts_with("midtrans_") || v.starts_with("topup_") => Self::Payments,
+            v if v.starts_with("k8s_") || CLUSTER.contains(&v) => Self::Cluster,
+            v if v.starts_with("dns_") || v == "platform_domains" => Self::CustomDomains,
+            v if v.starts_with("notification_webhook_") => Self::Notifications,
+            v if v.starts_with("renewal_")
+                || matches!(
+                    v,
+                    "grace_period_days" | "suspension_retention_days" | "low_credit_warning_days"
+                ) =>
+            {
+                Self::Renewals
+            }
+            v if ACCOUNTS.contains(&v)
+                || v.starts_with("refresh_token_")
+                || v.starts_with("login_") =>
+            {
+                Self::Accounts
+            }
+            "job_token" | "cron_jobs" => Self::Jobs,
+            "database_url" | "database_host" => Self::Database,
+            _ => Self::Other,
+        }
+    }
+
+    /// The stable code a request needing it answers with while it is off.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Payments => "PAYMENT_GATEWAY_NOT_CONFIGURED",
+            Self::Cluster => "CLUSTER_NOT_CONFIGURED",
+            Self::CustomDomains => "CUSTOM_DOMAINS_NOT_CONFIGURED",
+            Self::Notifications => "NOTIFICATIONS_NOT_CONFIGURED",
+            Self::Renewals => "RENEWALS_NOT_CONFIGURED",
+            Self::Accounts => "ACCOUNTS_NOT_CONFIGURED",
+            Self::Jobs => "JOBS_NOT_CONFIGURED",
+            Self::Database => "DATABASE_NOT_CONFIGURED",
+            Self::Other => "NOT_CONFIGURED",
+        }
+    }
+
+    /// For people: what is unavailable.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Payments => "Topping up through Midtrans",
+            Self::Cluster => "Deploying and operating instances on Kubernetes",
+            Self::CustomDomains => "Verifying custom domains",
+            Self::Notifications => "Delivering notifications to the webhook",
+            Self::Renewals => "Renewing subscriptions",
+            Self::Accounts => "Signing in",
+            Self::Jobs => "Running the scheduled jobs",
+            Self::Database => "Reaching the database",
+            Self::Other => "This feature",
+        }
+    }
 }
 
 /// Spin variables by name (design section 8). `Ok(None)` means the variable is not set.

@@ -12,7 +12,7 @@ mod passwords;
 use std::sync::Arc;
 
 pub use clock::Clock;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Feature};
 pub use db::{Connection, Database, DbError};
 pub use on_demand::OnDemand;
 pub use outbound::{HttpClient, OutboundError, OutboundRequest, OutboundResponse};

@@ -15,7 +15,7 @@ use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
-use crate::ports::{BoxFuture, HttpClient};
+use crate::ports::{BoxFuture, ConfigError, HttpClient};
 use crate::subscriptions::{end_now, Resize};
 
 pub struct Provisioner<'a> {
@@ -307,6 +307,9 @@ impl<'a> Provisioner<'a> {
 /// A cluster failure as an answer: the API server is an upstream. Its message names accounts,
 /// namespaces and objects, so it goes to the log, not to the caller.
 pub fn cluster_error(error: KubeError) -> ApiError {
+    if let KubeError::NotConfigured { variable, reason } = error {
+        return ConfigError::new(&variable, reason).into();
+    }
     tracing::warn!(%error, "Kubernetes call failed");
     ApiError::bad_gateway(
         "CLUSTER_ERROR",

@@ -12,13 +12,7 @@ pub struct RenewalSettings {
     pub batch_size: i64,
     /// Runners in one run, each on its own connection; SKIP LOCKED shares the work between them.
     pub runners: usize,
-    /// Where notifications are also POSTed; `None`: stored only.
-    pub notification_webhook_url: Option<String>,
 }
-
-/// What `notification_webhook_origin` holds until an operator sets it: a name that can never
-/// resolve (RFC 6761), since Spin refuses an empty `allowed_outbound_hosts` entry.
-const NO_WEBHOOK_ORIGIN: &str = "https://notification-webhook.invalid";
 
 impl RenewalSettings {
     pub async fn load(config: &dyn Config) -> Result<Self, ConfigError> {
@@ -28,13 +22,6 @@ impl RenewalSettings {
             low_credit_warning_days: config.parsed_or("low_credit_warning_days", 3).await?,
             batch_size: config.parsed_or("renewal_batch_size", 1_000).await?,
             runners: config.parsed_or("renewal_runners", 4).await?,
-            notification_webhook_url: config
-                .url_on_origin(
-                    "notification_webhook_url",
-                    "notification_webhook_origin",
-                    NO_WEBHOOK_ORIGIN,
-                )
-                .await?,
         };
         if !(0..=30).contains(&settings.grace_period_days) {
             return Err(ConfigError::new(
