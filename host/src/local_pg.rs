@@ -37,16 +37,12 @@ impl LocalPostgres {
         let socket = dir.join("socket");
         std::fs::create_dir_all(&socket)?;
         let port_file = dir.join("port");
-        let running = postgres_command(&bin.join("pg_ctl"))
-            .arg("status")
-            .arg("-D")
-            .arg(&data)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if running {
+        let stopped = Self { data, bin, port: 0 };
+        if stopped.is_running() {
             let port = std::fs::read_to_string(&port_file)?.trim().parse()?;
-            return Ok(Self { data, bin, port });
+            return Ok(Self { port, ..stopped });
         }
+        let Self { data, bin, .. } = stopped;
         // Only while it is stopped: a running cluster creates and deletes files as it goes.
         if as_root() {
             run(Command::new("chown")
@@ -125,6 +121,15 @@ impl LocalPostgres {
         Ok(())
     }
 
+    pub fn is_running(&self) -> bool {
+        postgres_command(&self.bin.join("pg_ctl"))
+            .arg("status")
+            .arg("-D")
+            .arg(&self.data)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!(
             "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
@@ -132,7 +137,12 @@ impl LocalPostgres {
         )
     }
 
+    /// Stops the cluster, keeping its files. Already stopped is fine: Ctrl-C in a terminal
+    /// reaches PostgreSQL too, and it shuts itself down.
     pub fn stop(&self) -> anyhow::Result<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
         run(postgres_command(&self.bin.join("pg_ctl"))
             .arg("stop")
             .arg("-D")

@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,11 +27,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve every route of spin.toml. Without SPIN_VARIABLE_DATABASE_URL, a throwaway
-    /// PostgreSQL under .spincat/ is started, migrated and seeded.
+    /// Serve every route of spin.toml. Without SPIN_VARIABLE_DATABASE_URL, a local PostgreSQL
+    /// under --dir is started (created, migrated and seeded the first time), and stopped when
+    /// the host is (Ctrl-C, SIGTERM).
     Serve {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
+        /// Where the local database and generated secrets are kept between runs.
+        #[arg(long, default_value = ".spincat")]
+        dir: PathBuf,
+        /// Delete the local database first and start from a freshly seeded one.
+        #[arg(long)]
+        reset: bool,
     },
     /// Apply pending migrations to SPIN_VARIABLE_DATABASE_URL.
     Migrate,
@@ -54,9 +61,6 @@ enum LocalAction {
     Remove,
 }
 
-/// Where `serve` keeps its throwaway database and generated secrets.
-const LOCAL_DIR: &str = ".spincat";
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     spincat::logging::init();
@@ -67,13 +71,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut variables = Variables::from_env(&manifest);
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, dir, reset } => {
+            let mut local = None;
             if !variables.is_set("database_url") {
-                let url = start_local_database().await?;
-                variables.set("database_url", url);
+                let postgres = start_local_database(&dir, reset).await?;
+                variables.set("database_url", postgres.url(DATABASE));
+                local = Some(postgres);
                 for secret in ["jwt_secret", "job_token"] {
                     if !variables.is_set(secret) {
-                        variables.set(secret, local_secret(secret)?);
+                        variables.set(secret, local_secret(&dir, secret)?);
                     }
                 }
                 print_demo_logins();
@@ -85,11 +91,23 @@ async fn main() -> anyhow::Result<()> {
                 Arc::new(SystemClock),
                 Arc::new(NativeHttp::new()),
             )?;
+            print_features_off(&variables).await;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             println!("Spincat is serving on http://{listen}");
-            server::serve(listener, Arc::new(host)).await
+            let served = tokio::select! {
+                served = server::serve(listener, Arc::new(host)) => served,
+                signal = shutdown_signal() => signal,
+            };
+            if let Some(postgres) = local {
+                postgres.stop()?;
+                println!(
+                    "Stopped the local PostgreSQL (data kept in {})",
+                    dir.display()
+                );
+            }
+            served
         }
         Command::Migrate => {
             let url = database_url(&variables)?;
@@ -120,24 +138,64 @@ fn database_url(variables: &Variables) -> anyhow::Result<String> {
         .context("set SPIN_VARIABLE_DATABASE_URL")
 }
 
-async fn start_local_database() -> anyhow::Result<String> {
-    let postgres = LocalPostgres::start(&PathBuf::from(LOCAL_DIR).join("postgres"))?;
-    ensure_database(&postgres.url("postgres"), "spincat").await?;
-    let url = postgres.url("spincat");
+/// The local database's name in its cluster.
+const DATABASE: &str = "spincat";
+
+/// The local cluster under `dir`, migrated, and seeded when new (seeding is idempotent).
+async fn start_local_database(dir: &Path, reset: bool) -> anyhow::Result<LocalPostgres> {
+    let folder = dir.join("postgres");
+    if reset && folder.exists() {
+        LocalPostgres::remove(&folder)?;
+        println!("Deleted the local database in {}", folder.display());
+    }
+    let postgres = LocalPostgres::start(&folder)?;
+    ensure_database(&postgres.url("postgres"), DATABASE).await?;
+    let url = postgres.url(DATABASE);
     let mut client = migrate::connect(&url).await?;
     migrate::migrate(&mut client, &migrate::bundled()?).await?;
     seed_all(&url).await?;
     println!(
-        "Local PostgreSQL on port {} (data in {LOCAL_DIR}/postgres)",
-        postgres.port
+        "Local PostgreSQL on port {} (data in {})",
+        postgres.port,
+        folder.display()
     );
-    Ok(url)
+    Ok(postgres)
+}
+
+/// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
 }
 
 async fn seed_all(url: &str) -> anyhow::Result<()> {
     let client = migrate::connect(url).await?;
     seed::seed_catalog(&client).await?;
     seed::seed_demo_users(Arc::new(NativeDatabase::connect_lazily(url, 2)?)).await
+}
+
+/// Which features are off, and the setting that turns each on; the routes that need one answer
+/// 503 with its code meanwhile.
+async fn print_features_off(variables: &Variables) {
+    let off = spincat::features::off(variables).await;
+    if off.is_empty() {
+        println!("Every feature is configured.");
+        return;
+    }
+    println!("Off until configured (their routes answer 503 with the code shown):");
+    for (feature, error) in off {
+        println!(
+            "  {:<48} {}: SPIN_VARIABLE_{} {}",
+            feature.description(),
+            feature.code(),
+            error.name.to_ascii_uppercase(),
+            error.reason
+        );
+    }
 }
 
 fn print_demo_logins() {
@@ -153,8 +211,8 @@ fn print_demo_logins() {
 }
 
 /// A random secret kept under .spincat/, so local sessions survive a restart.
-fn local_secret(name: &str) -> anyhow::Result<String> {
-    let path = PathBuf::from(LOCAL_DIR).join(name);
+fn local_secret(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().to_owned());
     }
@@ -163,7 +221,7 @@ fn local_secret(name: &str) -> anyhow::Result<String> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    std::fs::create_dir_all(LOCAL_DIR)?;
+    std::fs::create_dir_all(dir)?;
     std::fs::write(&path, &secret)?;
     Ok(secret)
 }
