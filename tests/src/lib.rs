@@ -111,6 +111,8 @@ pub struct Options {
     pub manifest: String,
     pub handlers: BTreeMap<String, Handler>,
     pub variables: Vec<(String, String)>,
+    /// Spin's runtime config (`spin up --runtime-config-file`); the native host has none.
+    pub runtime_config: Option<String>,
 }
 
 impl Default for Options {
@@ -120,6 +122,7 @@ impl Default for Options {
             manifest: spin::test_manifest(),
             handlers: spincat_host::components::builtin(),
             variables: Vec::new(),
+            runtime_config: None,
         }
     }
 }
@@ -191,7 +194,15 @@ impl TestApp {
                 .expect("a database URL with a host")
                 .to_owned();
             settings.push(("database_host".into(), address));
-            Runtime::Spin(spin::SpinApp::start(port, &options.manifest, &settings).await)
+            Runtime::Spin(
+                spin::SpinApp::start(
+                    port,
+                    &options.manifest,
+                    &settings,
+                    options.runtime_config.as_deref(),
+                )
+                .await,
+            )
         } else {
             let manifest = Manifest::parse(&options.manifest).expect("the manifest parses");
             let mut variables = Variables::from_env(&manifest);

@@ -171,13 +171,21 @@ impl Drop for SpinApp {
 }
 
 impl SpinApp {
-    /// Starts Spin on `port` with `manifest` and `variables` (as `SPIN_VARIABLE_*`) and waits
-    /// until it serves.
-    pub async fn start(port: u16, manifest: &str, variables: &[(String, String)]) -> Self {
+    /// Starts Spin on `port` with `manifest`, `variables` (as `SPIN_VARIABLE_*`) and, when
+    /// given, a runtime config (`--runtime-config-file`), and waits until it serves.
+    pub async fn start(
+        port: u16,
+        manifest: &str,
+        variables: &[(String, String)],
+        runtime_config: Option<&str>,
+    ) -> Self {
         let dir =
             std::env::temp_dir().join(format!("spincat-spin-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("spin.toml"), manifest).unwrap();
+        if let Some(config) = runtime_config {
+            std::fs::write(dir.join(RUNTIME_CONFIG), config).unwrap();
+        }
         let child = spawn(&dir, port, variables);
         let mut app = Self {
             base_url: format!("http://127.0.0.1:{port}"),
@@ -236,6 +244,8 @@ impl SpinApp {
     }
 }
 
+const RUNTIME_CONFIG: &str = "runtime-config.toml";
+
 /// `spin up` in `dir`, in a process group of its own, its output appended to `dir/spin.log`.
 fn spawn(dir: &Path, port: u16, variables: &[(String, String)]) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -252,6 +262,9 @@ fn spawn(dir: &Path, port: u16, variables: &[(String, String)]) -> Child {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
+    if dir.join(RUNTIME_CONFIG).exists() {
+        command.args(["--runtime-config-file", RUNTIME_CONFIG]);
+    }
     for (name, value) in variables {
         command.env(
             format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),

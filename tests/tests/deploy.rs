@@ -254,7 +254,11 @@ fn the_spin_app_runs_every_http_component_and_trusts_the_cluster_ca_where_it_cal
         .strip_prefix("https://")
         .unwrap()
         .to_owned();
-    assert_eq!(tls.hosts, vec![format!("{api_host}:443")]);
+    assert_eq!(
+        tls.hosts,
+        vec![api_host],
+        "Spin takes host names, without a port"
+    );
     assert!(
         !tls.ca_use_webpki_roots,
         "the cluster's CA, not public roots"
@@ -278,6 +282,63 @@ fn the_spin_app_runs_every_http_component_and_trusts_the_cluster_ca_where_it_cal
         .clone();
     assert_eq!(volume["configMap"]["name"], "kube-root-ca.crt");
     assert_eq!(ca_file.file_name().unwrap(), "ca.crt");
+}
+
+/// The runtime config every SpinApp pod starts with, and the README's example, as the file
+/// `spin up --runtime-config-file` reads, with the CA file at a path this machine has.
+fn runnable_runtime_configs() -> Vec<(&'static str, String)> {
+    let deployed = secret_value(
+        spin_app()["spec"]["runtimeConfig"]["loadFromSecret"]
+            .as_str()
+            .unwrap(),
+        "runtime-config.toml",
+    )
+    .unwrap();
+    let readme = std::fs::read_to_string(deploy_dir().join("../README.md")).unwrap();
+    let example = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("[[client_tls]]"))
+        .expect("the README shows the client_tls runtime config")
+        .to_owned();
+    [
+        ("deploy/runtime-config.yaml", deployed),
+        ("README.md", example),
+    ]
+    .into_iter()
+    .map(|(source, text)| {
+        let mut config: toml::Table = text.parse().unwrap();
+        for tls in config["client_tls"].as_array_mut().unwrap() {
+            tls.as_table_mut().unwrap().insert(
+                "ca_roots_file".into(),
+                "/etc/ssl/certs/ca-certificates.crt".into(),
+            );
+        }
+        (source, toml::to_string(&config).unwrap())
+    })
+    .collect()
+}
+
+/// Spin checks its runtime config when it starts, and a SpinApp pod whose config it refuses
+/// never serves: each runtime config is given to a real `spin up`, which must answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_starts_with_the_runtime_config_deploy_and_the_readme_give_it() {
+    if !spincat_tests::spin::enabled() {
+        println!(
+            "SKIPPED: a runtime config is read by Spin only: this runs under scripts/test-spin"
+        );
+        return;
+    }
+    for (source, config) in runnable_runtime_configs() {
+        let options = spincat_tests::Options {
+            runtime_config: Some(config),
+            ..Default::default()
+        };
+        let app = TestApp::spawn_with(options).await;
+        let health = app.get("/api/health").await;
+        assert_eq!(health.status, 200, "{source}: {:?}", health.body);
+    }
 }
 
 #[test]
