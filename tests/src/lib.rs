@@ -3,6 +3,7 @@
 //! on a loopback port with a clock the test controls.
 
 pub mod bulk;
+pub mod crd;
 pub mod dns;
 pub mod ingress;
 pub mod kube;

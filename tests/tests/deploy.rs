@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spincat_host::manifest::Manifest;
+use spincat_tests::crd;
 use spincat_tests::kube::Access;
 use spincat_tests::{TestApp, JOB_TOKEN};
 
@@ -145,6 +146,18 @@ fn secret_ref(env: &[EnvVar], name: &str) -> Value {
     serde_json::to_value(&var.value_from.as_ref().unwrap().secret_key_ref).unwrap()
 }
 
+/// The CRD of `kind` from the minimum Spin operator release (tests/fixtures, with its source).
+fn spin_operator_crd(kind: &str) -> Value {
+    let file = format!(
+        "{}/fixtures/spin-operator-v0.6.1/core.spinkube.dev_{}s.yaml",
+        env!("CARGO_MANIFEST_DIR"),
+        kind.to_ascii_lowercase()
+    );
+    let crd: Value = serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(crd["spec"]["names"]["kind"], kind);
+    crd
+}
+
 #[test]
 fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all() {
     for object in objects().iter().cloned() {
@@ -167,10 +180,16 @@ fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all()
             "Job" => drop(typed::<Job>(&object)),
             "CronJob" => drop(typed::<CronJob>(&object)),
             "Ingress" => drop(typed::<Ingress>(&object)),
-            "SpinApp" => {
-                assert_eq!(object["apiVersion"], "core.spinkube.dev/v1alpha1");
-                assert_eq!(object["spec"]["executor"], "containerd-shim-spin");
-                assert!(object["spec"]["image"].is_string());
+            "SpinApp" | "SpinAppExecutor" => {
+                let (group, version) = object["apiVersion"]
+                    .as_str()
+                    .unwrap()
+                    .split_once('/')
+                    .unwrap();
+                assert_eq!(group, "core.spinkube.dev");
+                let crd = spin_operator_crd(kind);
+                let violations = crd::violations(crd::schema(&crd, version), &object);
+                assert!(violations.is_empty(), "{kind} {name}: {violations:#?}");
             }
             other => panic!("{other} {name}: not a kind this test knows"),
         }
@@ -339,6 +358,95 @@ async fn spin_starts_with_the_runtime_config_deploy_and_the_readme_give_it() {
         let health = app.get("/api/health").await;
         assert_eq!(health.status, 200, "{source}: {:?}", health.body);
     }
+}
+
+/// The schema check refuses what the API server would: a misspelt field, a wrong type, a
+/// missing required field.
+#[test]
+fn the_crd_check_refuses_what_the_api_server_would() {
+    let crd = spin_operator_crd("SpinApp");
+    let schema = crd::schema(&crd, "v1alpha1");
+    let mut app = spin_app();
+    app["spec"]["replica"] = json!(2);
+    app["spec"]["replicas"] = json!("two");
+    app["spec"].as_object_mut().unwrap().remove("image");
+    let mut found = crd::violations(schema, &app);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ".spec.image: is required",
+            ".spec.replica: unknown field",
+            ".spec.replicas: must be an integer, not \"two\"",
+        ]
+    );
+}
+
+/// The operator's admission webhook looks the executor up in the SpinApp's namespace.
+#[test]
+fn the_spin_apps_executor_is_deployed_beside_it() {
+    let app = spin_app();
+    let executor = object("SpinAppExecutor", app["spec"]["executor"].as_str().unwrap());
+    assert_eq!(
+        executor["metadata"]["namespace"],
+        app["metadata"]["namespace"]
+    );
+    assert_eq!(executor["spec"]["createDeployment"], true);
+    assert_eq!(
+        executor["spec"]["deploymentConfig"]["runtimeClassName"],
+        "wasmtime-spin-v2"
+    );
+}
+
+/// `runAsNonRoot` with an image whose USER is a name (curlimages/curl's `curl_user`) makes the
+/// kubelet refuse to start the container: it can verify only a numeric user.
+#[test]
+fn every_pod_runs_as_a_numeric_non_root_user() {
+    let pods: Vec<(String, Value)> = objects()
+        .iter()
+        .filter_map(|o| {
+            let pod = match o["kind"].as_str()? {
+                "Job" => &o["spec"]["template"]["spec"],
+                "CronJob" => &o["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+                _ => return None,
+            };
+            Some((o["metadata"]["name"].as_str()?.to_owned(), pod.clone()))
+        })
+        .collect();
+    assert!(pods.len() >= 4, "the migrate Job and three CronJobs");
+    for (name, pod) in pods {
+        for container in pod["containers"].as_array().unwrap() {
+            let setting = |key: &str| {
+                let own = &container["securityContext"][key];
+                if own.is_null() {
+                    pod["securityContext"][key].clone()
+                } else {
+                    own.clone()
+                }
+            };
+            assert_eq!(setting("runAsNonRoot"), true, "{name}");
+            let user = setting("runAsUser").as_u64();
+            assert!(
+                user.is_some_and(|uid| uid > 0),
+                "{name}: runAsUser must be a non-zero number, is {:?}",
+                setting("runAsUser")
+            );
+        }
+    }
+}
+
+/// The official Midtrans clients confirm every notification with the status API; so do we,
+/// unless an operator turns it off.
+#[test]
+fn notifications_are_confirmed_by_default() {
+    let manifest = Manifest::bundled();
+    assert_eq!(
+        manifest.variables["midtrans_verify_status"]
+            .default
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(setting("midtrans_verify_status"), "true");
 }
 
 #[test]
