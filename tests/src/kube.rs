@@ -51,6 +51,9 @@ struct Inner {
     queries: Vec<BTreeMap<String, String>>,
     /// The rules of the role requests are authorized against; `None`: everything is allowed.
     rules: Option<Vec<PolicyRule>>,
+    /// ClusterRoles bound per namespace: their rules apply in a namespace holding a RoleBinding
+    /// of them to the provisioner.
+    bindable: BTreeMap<String, Vec<PolicyRule>>,
     checked: BTreeSet<Access>,
 }
 
@@ -98,6 +101,7 @@ fn kind_of(plural: &str) -> Option<(&'static str, &'static str, bool)> {
         "statefulsets" => ("StatefulSet", "apps/v1", true),
         "ingresses" => ("Ingress", "networking.k8s.io/v1", true),
         "networkpolicies" => ("NetworkPolicy", "networking.k8s.io/v1", true),
+        "rolebindings" => ("RoleBinding", "rbac.authorization.k8s.io/v1", true),
         _ => return None,
     })
 }
@@ -244,16 +248,46 @@ impl KubeDouble {
         self.inner.lock().unwrap().objects.len()
     }
 
-    /// From now on, authorize every request against these rules, as RBAC would for a
-    /// ServiceAccount bound to a ClusterRole that has them.
-    pub fn authorize_with(&self, rules: Vec<PolicyRule>) {
-        self.inner.lock().unwrap().rules = Some(rules);
+    /// From now on, authorize every request as RBAC would for the provisioner's ServiceAccount,
+    /// bound cluster-wide to a ClusterRole with `rules`, and in each namespace to the roles of
+    /// `bindable` its RoleBindings there name.
+    pub fn authorize_with(
+        &self,
+        rules: Vec<PolicyRule>,
+        bindable: BTreeMap<String, Vec<PolicyRule>>,
+    ) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.rules = Some(rules);
+        inner.bindable = bindable;
     }
 
     /// Every access a request has been authorized as (or refused), allowed or not.
     pub fn accesses(&self) -> BTreeSet<Access> {
         self.inner.lock().unwrap().checked.clone()
     }
+}
+
+/// The rules the provisioner holds in `namespace` through RoleBindings stored there.
+fn bound_in(inner: &Inner, namespace: &str) -> Vec<PolicyRule> {
+    inner
+        .objects
+        .iter()
+        .filter(|((plural, ns, _), _)| plural == "rolebindings" && ns == namespace)
+        .map(|(_, stored)| &stored.object)
+        .filter(|binding| {
+            binding["roleRef"]["kind"] == "ClusterRole"
+                && binding["subjects"].as_array().is_some_and(|subjects| {
+                    subjects.iter().any(|s| {
+                        s["kind"] == "ServiceAccount"
+                            && s["name"] == "spincat-provisioner"
+                            && s["namespace"] == "spincat"
+                    })
+                })
+        })
+        .filter_map(|binding| inner.bindable.get(binding["roleRef"]["name"].as_str()?))
+        .flatten()
+        .cloned()
+        .collect()
 }
 
 /// A workload's status as its controller would report it now.
@@ -423,9 +457,19 @@ async fn handle(
             verb: "create".into(),
         });
     }
+    // RBAC lets a RoleBinding be written only by whoever may `bind` the role it names.
+    if plural == "rolebindings" && matches!(verb, "create" | "patch" | "update") {
+        needed.push(Access {
+            group: "rbac.authorization.k8s.io".into(),
+            resource: "clusterroles".into(),
+            verb: "bind".into(),
+        });
+    }
     inner.checked.extend(needed.iter().cloned());
-    if let Some(rules) = &inner.rules {
-        if let Some(refused) = needed.iter().find(|access| !access.allowed_by(rules)) {
+    if let Some(cluster_rules) = &inner.rules {
+        let mut rules = cluster_rules.clone();
+        rules.extend(bound_in(&inner, &ns));
+        if let Some(refused) = needed.iter().find(|access| !access.allowed_by(&rules)) {
             let scope = match &namespace {
                 Some(ns) => format!(" in the namespace \"{ns}\""),
                 None => " at the cluster scope".into(),

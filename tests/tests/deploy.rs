@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{EnvVar, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -165,7 +168,14 @@ fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all()
             object["kind"].as_str().unwrap(),
             &object["metadata"]["name"],
         );
-        let cluster_scoped = matches!(kind, "Namespace" | "ClusterRole" | "ClusterRoleBinding");
+        let cluster_scoped = matches!(
+            kind,
+            "Namespace"
+                | "ClusterRole"
+                | "ClusterRoleBinding"
+                | "ValidatingAdmissionPolicy"
+                | "ValidatingAdmissionPolicyBinding"
+        );
         assert_eq!(
             object["metadata"]["namespace"].as_str(),
             (!cluster_scoped).then_some(NAMESPACE),
@@ -177,6 +187,10 @@ fn every_manifest_is_a_valid_object_of_its_kind_and_kustomize_applies_them_all()
             "Secret" => drop(typed::<Secret>(&object)),
             "ClusterRole" => drop(typed::<ClusterRole>(&object)),
             "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(&object)),
+            "ValidatingAdmissionPolicy" => drop(typed::<ValidatingAdmissionPolicy>(&object)),
+            "ValidatingAdmissionPolicyBinding" => {
+                drop(typed::<ValidatingAdmissionPolicyBinding>(&object))
+            }
             "Job" => drop(typed::<Job>(&object)),
             "CronJob" => drop(typed::<CronJob>(&object)),
             "Ingress" => drop(typed::<Ingress>(&object)),
@@ -547,8 +561,28 @@ async fn the_provisioners_role_allows_what_provisioning_does_and_nothing_more() 
         ("ServiceAccount", "spincat-provisioner")
     );
     let rules = role.rules.unwrap();
+    let tenant: ClusterRole = typed(&object("ClusterRole", "spincat-tenant-secrets"));
+    let tenant_rules = tenant.rules.unwrap();
+    let bind = rules
+        .iter()
+        .find(|r| r.verbs == ["bind"])
+        .expect("the provisioner may bind its Secrets role");
+    assert_eq!(
+        bind.resource_names.as_deref(),
+        Some(&["spincat-tenant-secrets".to_owned()][..]),
+        "and no other role"
+    );
+    assert!(
+        rules
+            .iter()
+            .all(|r| !r.resources.iter().flatten().any(|x| x == "secrets")),
+        "Secrets are not granted cluster-wide"
+    );
     let app = TestApp::spawn().await;
-    app.kube.authorize_with(rules.clone());
+    app.kube.authorize_with(
+        rules.clone(),
+        BTreeMap::from([("spincat-tenant-secrets".to_owned(), tenant_rules.clone())]),
+    );
 
     // Everything the app does to the cluster: both workload kinds, every instance action, an
     // upgrade, the admin views, and teardown down to the namespace.
@@ -630,8 +664,35 @@ async fn the_provisioners_role_allows_what_provisioning_does_and_nothing_more() 
     assert_eq!(run.data()["instances"]["tornDown"], 2, "{:?}", run.body);
     assert_eq!(app.kube.object_count(), 0, "everything is gone");
 
+    // Secrets outside Spincat's namespaces stay out of reach, in its own namespaces they are not.
+    let api = reqwest::Client::new();
+    let read = |namespace: &str| {
+        api.get(format!(
+            "{}/api/v1/namespaces/{namespace}/secrets/credentials",
+            app.kube.url
+        ))
+        .bearer_auth(spincat_tests::kube::TOKEN)
+        .send()
+    };
+    let kube_system = read("kube-system").await.unwrap();
+    assert_eq!(kube_system.status(), 403);
+    let body: Value = kube_system.json().await.unwrap();
+    assert_eq!(body["reason"], "Forbidden");
+    let other = app.register("tono@example.com").await;
+    app.fund(&other, 1_000_000).await;
+    let created = app
+        .subscribe(&other, &app.plan_id("postgresql", "Basic DB").await)
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let own = format!("spincat-u-{}", other.id.replace('-', ""));
+    assert_eq!(
+        read(&own).await.unwrap().status(),
+        404,
+        "allowed, and absent"
+    );
+
     let used = app.kube.accesses();
-    let granted: BTreeSet<Access> = rules.iter().flat_map(grants).collect();
+    let granted: BTreeSet<Access> = rules.iter().chain(&tenant_rules).flat_map(grants).collect();
     let refused: Vec<&Access> = used.difference(&granted).collect();
     assert!(refused.is_empty(), "the role lacks {refused:?}");
     let unused: Vec<&Access> = granted.difference(&used).collect();

@@ -58,6 +58,7 @@ fn check_type(object: &Value) {
         "StatefulSet" => round_trip::<StatefulSet>(object),
         "Service" => round_trip::<Service>(object),
         "Ingress" => round_trip::<Ingress>(object),
+        "RoleBinding" => round_trip::<k8s_openapi::api::rbac::v1::RoleBinding>(object),
         other => panic!("unexpected kind {other}"),
     }
 }
@@ -117,6 +118,7 @@ async fn seeded_apps_render_the_reviewed_manifests() {
             .collect();
         let mut objects = vec![
             json(&namespace.namespace),
+            json(&namespace.secrets_access),
             json(&namespace.quota),
             json(&namespace.limits),
             json(&namespace.policy),

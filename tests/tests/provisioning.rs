@@ -423,6 +423,7 @@ async fn a_failure_between_any_two_steps_is_finished_by_the_next_run_without_dup
             "resourcequotas",
             "limitranges",
             "networkpolicies",
+            "rolebindings",
         ]
         .iter()
         .flat_map(|plural| {

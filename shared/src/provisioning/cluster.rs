@@ -21,7 +21,8 @@ pub struct Cluster<'a> {
 }
 
 impl Cluster<'_> {
-    /// The user's namespace with its quota for `plans`, limits and policy.
+    /// The user's namespace with the provisioner's access to its Secrets (before any is
+    /// written), its quota for `plans`, limits and policy.
     pub async fn apply_namespace(
         &self,
         instance: &Instance,
@@ -29,6 +30,7 @@ impl Cluster<'_> {
     ) -> Result<(), KubeError> {
         let ns = render::user_namespace(instance.user_id, plans, self.settings);
         self.kube.apply(&ns.namespace).await?;
+        self.kube.apply(&ns.secrets_access).await?;
         self.kube.apply(&ns.quota).await?;
         self.kube.apply(&ns.limits).await?;
         self.kube.apply(&ns.policy).await?;

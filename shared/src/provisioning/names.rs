@@ -10,6 +10,13 @@ pub const INSTANCE_LABEL: &str = "spincat.dev/instance-id";
 pub const RESTARTED_AT: &str = "spincat.dev/restarted-at";
 pub const ENV_DIGEST: &str = "spincat.dev/env-digest";
 
+/// Where deploy/ runs the app, and the ServiceAccount it talks to the API server as.
+pub const PLATFORM_NAMESPACE: &str = "spincat";
+pub const PROVISIONER: &str = "spincat-provisioner";
+/// The ClusterRole (deploy/rbac.yaml) the provisioner holds in each user namespace only: Secrets
+/// are granted per namespace, never cluster-wide.
+pub const TENANT_SECRETS_ROLE: &str = "spincat-tenant-secrets";
+
 pub fn namespace(user_id: Uuid) -> String {
     format!("spincat-u-{}", user_id.simple())
 }

@@ -20,6 +20,7 @@ use k8s_openapi::api::networking::v1::{
     IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyIngressRule,
     NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
 };
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -579,10 +580,12 @@ fn env_digest(spec: &InstanceSpec, cluster: &ClusterSettings) -> String {
     hex::encode(&Sha256::digest(env.as_bytes())[..8])
 }
 
-/// The objects every user namespace has: the namespace, a quota equal to the sum of the user's
-/// plans, default container limits, and a policy that admits only the ingress controller.
+/// The objects every user namespace has: the namespace, the provisioner's access to its Secrets,
+/// a quota equal to the sum of the user's plans, default container limits, and a policy that
+/// admits only the ingress controller.
 pub struct NamespaceManifests {
     pub namespace: Namespace,
+    pub secrets_access: RoleBinding,
     pub quota: ResourceQuota,
     pub limits: LimitRange,
     pub policy: NetworkPolicy,
@@ -626,6 +629,20 @@ pub fn user_namespace(
                 ..Default::default()
             },
             ..Default::default()
+        },
+        secrets_access: RoleBinding {
+            metadata: meta(names::PROVISIONER, &name, &labels),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: names::TENANT_SECRETS_ROLE.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: names::PROVISIONER.into(),
+                namespace: Some(names::PLATFORM_NAMESPACE.into()),
+                ..Default::default()
+            }]),
         },
         quota: ResourceQuota {
             metadata: meta("spincat-quota", &name, &labels),
