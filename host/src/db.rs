@@ -9,7 +9,7 @@ use spincat::ports::db::{
     strip_row_marker, with_row_marker, Connection, Database, DbError, DbValue, Param, RowSet,
 };
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 #[derive(Clone)]
 pub struct NativeDatabase {
@@ -18,12 +18,12 @@ pub struct NativeDatabase {
 
 impl NativeDatabase {
     pub fn connect_lazily(url: &str, max_connections: usize) -> anyhow::Result<Self> {
-        let config: tokio_postgres::Config = url.parse()?;
+        let (config, tls) = crate::pg_tls::connection(url)?;
         // A handler that bailed out mid-transaction must not hand its open transaction to the
         // next request: every client is rolled back when it returns to the pool.
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Custom("ROLLBACK".into()),
             },

@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod migrate;
 pub mod outbound;
 pub mod passwords;
+pub mod pg_tls;
 pub mod routes;
 pub mod seed;
 pub mod server;

@@ -12,6 +12,8 @@ pub struct LocalPostgres {
     data: PathBuf,
     bin: PathBuf,
     pub port: u16,
+    /// `name=value` server settings beyond the throwaway ones.
+    settings: Vec<String>,
 }
 
 /// Settings for a cluster whose data may be lost: no fsync, the least WAL, no checkpoint in the
@@ -31,18 +33,36 @@ const THROWAWAY_SETTINGS: &[&str] = &[
 impl LocalPostgres {
     /// Initialises the cluster under `dir` if needed and starts it unless it is running.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, &[])
+    }
+
+    /// `start`, with extra `name=value` server settings (TLS, an `hba_file`), applied when it
+    /// is not already running. Files they name are best kept under `dir`: as root, `dir` is
+    /// handed to the postgres user before the server starts.
+    pub fn start_with(dir: &Path, settings: &[String]) -> anyhow::Result<Self> {
+        let settings = settings.to_vec();
         let bin = find_binaries()?;
         let dir = usable_dir(dir)?;
         let data = dir.join("data");
         let socket = dir.join("socket");
         std::fs::create_dir_all(&socket)?;
         let port_file = dir.join("port");
-        let stopped = Self { data, bin, port: 0 };
+        let stopped = Self {
+            data,
+            bin,
+            port: 0,
+            settings,
+        };
         if stopped.is_running() {
             let port = std::fs::read_to_string(&port_file)?.trim().parse()?;
             return Ok(Self { port, ..stopped });
         }
-        let Self { data, bin, .. } = stopped;
+        let Self {
+            data,
+            bin,
+            settings,
+            ..
+        } = stopped;
         // Only while it is stopped: a running cluster creates and deletes files as it goes.
         if as_root() {
             run(Command::new("chown")
@@ -66,7 +86,12 @@ impl LocalPostgres {
         }
         let port = free_port()?;
         std::fs::write(&port_file, port.to_string())?;
-        let cluster = Self { data, bin, port };
+        let cluster = Self {
+            data,
+            bin,
+            port,
+            settings,
+        };
         cluster.resume()?;
         Ok(cluster)
     }
@@ -82,7 +107,8 @@ impl LocalPostgres {
             self.port,
             dir.join("socket").display()
         );
-        for setting in THROWAWAY_SETTINGS {
+        let extra = self.settings.iter().map(String::as_str);
+        for setting in THROWAWAY_SETTINGS.iter().copied().chain(extra) {
             options.push_str(&format!(" -c {setting}"));
         }
         run(postgres_command(&self.bin.join("pg_ctl"))

@@ -123,9 +123,12 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> anyhow::Result<
     Ok(newly_applied)
 }
 
-/// A plain client for administrative work (migrations, seeding, creating databases).
+/// A plain client for administrative work (migrations, seeding, creating databases), over TLS
+/// as the URL's `sslmode` says.
 pub async fn connect(url: &str) -> anyhow::Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let (config, tls) = crate::pg_tls::connection(url)?;
+    let (client, connection) = config
+        .connect(tls)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))?;
     tokio::spawn(async move {

@@ -96,6 +96,12 @@ impl TestResponse {
     }
 }
 
+/// The spincat-host the suite was built with, beside the test binary (target/debug/deps/..).
+pub fn host_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("spincat-host")
+}
+
 /// A user signed up through the API.
 #[derive(Debug, Clone)]
 pub struct TestUser {

@@ -12,12 +12,6 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The spincat-host the suite was built with, beside this test binary (target/debug/deps/..).
-fn host_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("spincat-host")
-}
-
 struct Dev {
     child: Child,
     base_url: String,
@@ -32,7 +26,7 @@ impl Dev {
             .args(["--listen", &listen, "--dir"])
             .arg(dir)
             .args(extra)
-            .env("SPINCAT_HOST", host_binary())
+            .env("SPINCAT_HOST", spincat_tests::host_binary())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
