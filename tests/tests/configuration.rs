@@ -228,3 +228,20 @@ async fn the_defaults_say_which_features_are_off_and_why() {
     variables.set("k8s_api_url", "http://127.0.0.1:8001".to_owned());
     assert!(spincat::features::off(&variables).await.is_empty());
 }
+
+/// Real keys must not reach the wrong Midtrans: the production switch with the sandbox's host
+/// (or the reverse) is a misconfiguration, not a payment attempt.
+#[tokio::test]
+async fn a_production_switch_on_a_sandbox_origin_switches_payments_off() {
+    let app = spawn_with(&[
+        ("midtrans_is_production", "true"),
+        ("midtrans_snap_origin", "https://app.sandbox.midtrans.com"),
+    ])
+    .await;
+    assert_off(
+        &top_up(&app).await,
+        "PAYMENT_GATEWAY_NOT_CONFIGURED",
+        "midtrans_snap_origin",
+    );
+    assert_eq!(app.count("SELECT count(*) FROM topups").await, 0);
+}

@@ -255,11 +255,24 @@ async fn every_component_in_spin_toml_is_served_or_scheduled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_calls_outside_allowed_outbound_hosts_fail_as_under_spin() {
-    // spin.toml as shipped: loopback is not allowed, so the Midtrans double is out of reach,
-    // while the API server is reachable through the templated {{ k8s_api_url }}. Under Spin this
-    // is Spin's own enforcement, which the native host's must match.
+    // spin.toml as shipped, but the wallet's allow-list names the sandbox hosts instead of the
+    // Midtrans origins (set to the double): the double is out of reach, while the API server is
+    // reachable through the templated {{ k8s_api_url }}. Under Spin this is Spin's own
+    // enforcement, which the native host's must match.
+    let mut manifest: toml::Table = spincat_tests::spin::shipped_manifest().parse().unwrap();
+    let wallet = &mut manifest["component"]["wallet"]["allowed_outbound_hosts"];
+    for host in wallet.as_array_mut().unwrap() {
+        if let Some(sandbox) = match host.as_str().unwrap() {
+            "{{ midtrans_snap_origin }}" => Some("https://app.sandbox.midtrans.com"),
+            "{{ midtrans_api_origin }}" => Some("https://api.sandbox.midtrans.com"),
+            _ => None,
+        } {
+            *host = sandbox.into();
+        }
+    }
+    let manifest = toml::to_string(&manifest).unwrap();
     let app = TestApp::spawn_with(Options {
-        manifest: spincat_tests::spin::shipped_manifest(),
+        manifest,
         ..Options::default()
     })
     .await;
@@ -286,34 +299,54 @@ async fn outbound_calls_outside_allowed_outbound_hosts_fail_as_under_spin() {
 }
 
 /// Every upstream a component calls, at the address spin.toml's defaults (or an operator's
-/// setting) give it, is in that component's allow-list: Midtrans's sandbox and production hosts
-/// where top-ups are made, confirmed or reconciled, the API server where the cluster is changed
+/// setting) give it, is in that component's allow-list: Midtrans's sandbox hosts, or its
+/// production hosts once an operator sets the origins to them, where top-ups are made,
+/// confirmed or reconciled, the API server where the cluster is changed
 /// or read, the webhook where notifications are delivered, the DNS resolver where custom domains
 /// are verified.
 #[test]
 fn every_upstream_is_allowed_where_it_is_called() {
-    use spincat_host::allowed_hosts::AllowedHosts;
     let manifest = Manifest::bundled();
     let mut variables = spincat_host::config::Variables::from_env(&manifest);
     variables.set("notification_webhook_origin", "https://hooks.example.com");
-    let midtrans = [
+    let sandbox = [
         "https://app.sandbox.midtrans.com/snap/v1/transactions",
-        "https://app.midtrans.com/snap/v1/transactions",
         "https://api.sandbox.midtrans.com/v2/TOPUP-1/status",
+    ];
+    let production = [
+        "https://app.midtrans.com/snap/v1/transactions",
         "https://api.midtrans.com/v2/TOPUP-1/status",
     ];
+    for (origins, midtrans) in [
+        (None, sandbox),
+        (
+            Some(["https://app.midtrans.com", "https://api.midtrans.com"]),
+            production,
+        ),
+    ] {
+        if let Some([snap, api]) = origins {
+            variables.set("midtrans_snap_origin", snap);
+            variables.set("midtrans_api_origin", api);
+        }
+        allowed_where_called(&manifest, &variables, &midtrans);
+    }
+}
+
+fn allowed_where_called(
+    manifest: &Manifest,
+    variables: &spincat_host::config::Variables,
+    midtrans: &[&str],
+) {
+    use spincat_host::allowed_hosts::AllowedHosts;
     let cluster = ["https://kubernetes.default.svc/api/v1/namespaces"];
     let webhook = ["https://hooks.example.com/spincat/notifications"];
     let resolver =
         ["https://cloudflare-dns.com/dns-query?name=_spincat-challenge.a.example&type=TXT"];
     let calls: [(&str, &[&str]); 8] = [
-        ("wallet", &midtrans),
-        ("midtrans-webhook", &midtrans),
-        (
-            "jobs",
-            &[&midtrans[..], &cluster, &webhook, &resolver].concat(),
-        ),
-        ("reconcile", &[&midtrans[..], &cluster, &resolver].concat()),
+        ("wallet", midtrans),
+        ("midtrans-webhook", midtrans),
+        ("jobs", &[midtrans, &cluster, &webhook, &resolver].concat()),
+        ("reconcile", &[midtrans, &cluster, &resolver].concat()),
         ("renewal", &[&cluster[..], &webhook].concat()),
         ("subscription", &cluster),
         ("instance", &[&cluster[..], &resolver].concat()),
@@ -322,7 +355,7 @@ fn every_upstream_is_allowed_where_it_is_called() {
     for (component, urls) in calls {
         let allowed = AllowedHosts::parse(
             &manifest.components[component].allowed_outbound_hosts,
-            &variables,
+            variables,
         )
         .unwrap();
         for url in urls {

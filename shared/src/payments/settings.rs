@@ -27,6 +27,65 @@ pub struct PaymentSettings {
     pub timeout: std::time::Duration,
 }
 
+/// One of Midtrans's two APIs: the variable holding its origin (templated into spin.toml's
+/// `allowed_outbound_hosts`, so an operator changes it without a new image) and its hosts.
+struct Endpoint {
+    variable: &'static str,
+    sandbox: &'static str,
+    production: &'static str,
+}
+
+const SNAP: Endpoint = Endpoint {
+    variable: "midtrans_snap_origin",
+    sandbox: "https://app.sandbox.midtrans.com",
+    production: "https://app.midtrans.com",
+};
+
+const API: Endpoint = Endpoint {
+    variable: "midtrans_api_origin",
+    sandbox: "https://api.sandbox.midtrans.com",
+    production: "https://api.midtrans.com",
+};
+
+/// The endpoint's origin, refusing the other environment's: a production switch left on the
+/// sandbox host (or the reverse) would take real keys to the wrong Midtrans. Any other origin
+/// (a double, an egress proxy) is taken as given.
+async fn origin(
+    config: &dyn Config,
+    endpoint: &Endpoint,
+    is_production: bool,
+) -> Result<String, ConfigError> {
+    let value = config
+        .get(endpoint.variable)
+        .await?
+        .map(|v| v.trim().trim_end_matches('/').to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| endpoint.sandbox.to_owned());
+    let is_origin = value.split_once("://").is_some_and(|(scheme, authority)| {
+        matches!(scheme, "http" | "https") && !authority.is_empty() && !authority.contains('/')
+    });
+    if !is_origin {
+        return Err(ConfigError::new(
+            endpoint.variable,
+            "must be an origin: scheme://host[:port], no path",
+        ));
+    }
+    let (wanted, wrong) = if is_production {
+        (endpoint.production, endpoint.sandbox)
+    } else {
+        (endpoint.sandbox, endpoint.production)
+    };
+    if value == wrong {
+        return Err(ConfigError::new(
+            endpoint.variable,
+            format!(
+                "is {value}, but midtrans_is_production is {is_production}: set it to {wanted}"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
 /// Midtrans refuses top-ups below this; so do we, whatever the configuration says.
 const ABSOLUTE_MIN: i64 = 10_000;
 
@@ -42,27 +101,13 @@ impl PaymentSettings {
 
     pub async fn load(config: &dyn Config) -> Result<Self, ConfigError> {
         let is_production = config.parsed_or("midtrans_is_production", false).await?;
-        let (snap_default, api_default) = if is_production {
-            ("https://app.midtrans.com", "https://api.midtrans.com")
-        } else {
-            (
-                "https://app.sandbox.midtrans.com",
-                "https://api.sandbox.midtrans.com",
-            )
-        };
         let optional = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
         let settings = Self {
             server_key: config.required("midtrans_server_key").await?,
             client_key: config.get("midtrans_client_key").await?.unwrap_or_default(),
             is_production,
-            snap_url: optional(config.get("midtrans_snap_url").await?)
-                .unwrap_or_else(|| snap_default.into())
-                .trim_end_matches('/')
-                .to_owned(),
-            api_url: optional(config.get("midtrans_api_url").await?)
-                .unwrap_or_else(|| api_default.into())
-                .trim_end_matches('/')
-                .to_owned(),
+            snap_url: origin(config, &SNAP, is_production).await?,
+            api_url: origin(config, &API, is_production).await?,
             verify_status: config.parsed_or("midtrans_verify_status", true).await?,
             notification_url: optional(config.get("midtrans_notification_url").await?),
             finish_url: optional(config.get("midtrans_finish_url").await?),
