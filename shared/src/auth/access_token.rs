@@ -37,6 +37,7 @@ impl AccessToken {
         now: DateTime<Utc>,
         ttl_seconds: i64,
     ) -> Result<String, String> {
+        super::hs256::install();
         let claims = Claims {
             sub: principal.user_id.to_string(),
             role: principal.role.as_str().to_owned(),
@@ -56,6 +57,7 @@ impl AccessToken {
     /// algorithm is refused), the issuer, and every claim; expiry is judged by our clock, not the
     /// library's, so tests that move time see tokens expire.
     pub fn verify(token: &str, secret: &[u8], now: DateTime<Utc>) -> Result<Principal, TokenError> {
+        super::hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.validate_exp = false;
@@ -122,6 +124,31 @@ mod tests {
         let unsigned = format!("{header}.{payload}.");
         assert_eq!(
             AccessToken::verify(&unsigned, SECRET, now),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    /// A token signed with the same secret under another HMAC algorithm is refused: the
+    /// algorithm is pinned, and the backend knows no other.
+    #[test]
+    fn refuses_other_algorithms_with_the_same_secret() {
+        use hmac::{Hmac, Mac};
+        let now = Utc::now();
+        let token = AccessToken::issue(&principal(), SECRET, now, 900).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+        let mut mac = Hmac::<sha2::Sha512>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{header}.{payload}").as_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            AccessToken::verify(&format!("{header}.{payload}.{tag}"), SECRET, now),
+            Err(TokenError::Invalid)
+        );
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(
+            AccessToken::verify(&tampered, SECRET, now),
             Err(TokenError::Invalid)
         );
     }

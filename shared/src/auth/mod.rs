@@ -3,6 +3,7 @@
 
 mod access_token;
 mod email;
+mod hs256;
 mod job;
 mod password;
 mod principal;
