@@ -71,11 +71,7 @@ impl Signer<Vec<u8>> for HmacSha256 {
 
 impl Verifier<Vec<u8>> for HmacSha256 {
     /// In constant time (`verify_slice`).
-    fn verify(
-        &self,
-        message: &[u8],
-        tag: &Vec<u8>,
-    ) -> std::result::Result<(), signature::Error> {
+    fn verify(&self, message: &[u8], tag: &Vec<u8>) -> std::result::Result<(), signature::Error> {
         self.mac(message)
             .verify_slice(tag)
             .map_err(signature::Error::from_source)

@@ -28,33 +28,61 @@ struct Route {
     label: &'static str,
     path: &'static str,
     authenticated: bool,
+    /// The status every answer must have.
+    status: u16,
 }
 
-const ROUTES: [Route; 5] = [
+/// The hello world, then three rows that split a catalog read's cost (the profile in the
+/// README): one PostgreSQL statement, or one key-value read, from the smallest component, and
+/// the catalog component answering without the database; then the app's routes.
+const ROUTES: [Route; 8] = [
     Route {
         label: "hello-world component",
         path: "/hello",
         authenticated: false,
+        status: 200,
+    },
+    Route {
+        label: "hello-world + SELECT 1",
+        path: "/hello/db",
+        authenticated: false,
+        status: 200,
+    },
+    Route {
+        label: "hello-world + one key-value read",
+        path: "/hello/kv",
+        authenticated: false,
+        status: 200,
+    },
+    Route {
+        label: "catalog component, no query (404)",
+        path: "/api/catalog/no-such-route",
+        authenticated: false,
+        status: 404,
     },
     Route {
         label: "GET /api/catalog/categories",
         path: "/api/catalog/categories",
         authenticated: false,
+        status: 200,
     },
     Route {
         label: "GET /api/catalog/services/:slug",
         path: "/api/catalog/services/n8n",
         authenticated: false,
+        status: 200,
     },
     Route {
         label: "GET /api/catalog/search?q=",
         path: "/api/catalog/search?q=postgres",
         authenticated: false,
+        status: 200,
     },
     Route {
         label: "GET /api/user/wallet (signed in)",
         path: "/api/user/wallet",
         authenticated: true,
+        status: 200,
     },
 ];
 
@@ -124,7 +152,8 @@ async fn main() -> anyhow::Result<()> {
             let header = route
                 .authenticated
                 .then(|| format!("Authorization: Bearer {token}"));
-            let measured = load(&app.base_url, route.path, header.as_deref())?;
+            answers(&app.base_url, route, &token).await?;
+            let measured = load(&app.base_url, route.path, header.as_deref(), route.status)?;
             let ratio = match baseline {
                 None => {
                     baseline = Some(measured.requests_per_second);
@@ -158,7 +187,7 @@ fn bench_manifest(repo: &Path) -> anyhow::Result<String> {
         .as_array_mut()
         .context("spin.toml has HTTP triggers")?
         .push(toml::Value::Table(toml::toml! {
-            route = "/hello"
+            route = "/hello/..."
             component = "hello-world"
         }));
     manifest["component"]
@@ -166,7 +195,13 @@ fn bench_manifest(repo: &Path) -> anyhow::Result<String> {
         .context("spin.toml has components")?
         .insert(
             "hello-world".into(),
-            toml::Value::Table(toml::toml! { source = (hello.display().to_string()) }),
+            toml::Value::Table(toml::toml! {
+                source = (hello.display().to_string())
+                allowed_outbound_hosts = ["postgres://{{ database_host }}"]
+                key_value_stores = ["default"]
+                [variables]
+                database_url = "{{ database_url }}"
+            }),
         );
     Ok(toml::to_string(&manifest)?)
 }
@@ -186,8 +221,21 @@ async fn sign_in(base_url: &str, email: &str) -> anyhow::Result<String> {
         .with_context(|| format!("register answered {registered}"))
 }
 
-/// A warm-up, then one measured `wrk` run against `path`.
-fn load(base_url: &str, path: &str, header: Option<&str>) -> anyhow::Result<Measured> {
+/// The route answers as it should before it is loaded: a fast wrong answer is not a result.
+async fn answers(base_url: &str, route: &Route, token: &str) -> anyhow::Result<()> {
+    let mut request = reqwest::Client::new().get(format!("{base_url}{}", route.path));
+    if route.authenticated {
+        request = request.bearer_auth(token);
+    }
+    let status = request.send().await?.status().as_u16();
+    if status != route.status {
+        bail!("{} answered {status}, not {}", route.path, route.status);
+    }
+    Ok(())
+}
+
+/// A warm-up, then one measured `wrk` run against `path`, whose answers are all `status`.
+fn load(base_url: &str, path: &str, header: Option<&str>, status: u16) -> anyhow::Result<Measured> {
     let url = format!("{base_url}{path}");
     let run = |duration: &str| -> anyhow::Result<String> {
         let mut command = Command::new("wrk");
@@ -210,11 +258,13 @@ fn load(base_url: &str, path: &str, header: Option<&str>) -> anyhow::Result<Meas
     run("2s")?;
     std::thread::sleep(Duration::from_millis(500));
     let report = run(MEASURED_FOR)?;
-    if let Some(line) = report
+    let other = report
         .lines()
-        .find(|l| l.contains("Non-2xx or 3xx responses"))
-    {
-        bail!("{path}: {}\n{report}", line.trim());
+        .find(|l| l.contains("Non-2xx or 3xx responses"));
+    match (other, status) {
+        (Some(line), 200..=299) => bail!("{path}: {}\n{report}", line.trim()),
+        (None, 300..) => bail!("{path}: answered 2xx, not {status}\n{report}"),
+        _ => {}
     }
     if report.contains("Socket errors") {
         bail!("{path}: socket errors\n{report}");
