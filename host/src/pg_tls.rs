@@ -42,9 +42,9 @@ pub fn connection(url: &str) -> anyhow::Result<(tokio_postgres::Config, MakeRust
     let mut config: tokio_postgres::Config = url.parse().context("the database URL")?;
     let roots = || roots(root_cert.as_deref());
     let verifier: Arc<dyn ServerCertVerifier> = match mode.as_str() {
-        "disable" | "prefer" => Arc::new(Unchecked(provider())),
-        "require" if root_cert.is_none() => Arc::new(Unchecked(provider())),
-        "require" | "verify-ca" => Arc::new(AnyName(full_verifier(roots()?)?)),
+        "disable" | "prefer" => Arc::new(Lenient::unchecked()),
+        "require" if root_cert.is_none() => Arc::new(Lenient::unchecked()),
+        "require" | "verify-ca" => Arc::new(Lenient::signed_by(full_verifier(roots()?)?)),
         "verify-full" => full_verifier(roots()?)?,
         other => bail!(
             "sslmode={other} is not supported: use disable, prefer, require, verify-ca or verify-full"
@@ -90,61 +90,32 @@ fn full_verifier(roots: RootCertStore) -> anyhow::Result<Arc<WebPkiServerVerifie
     )
 }
 
-/// `require` without a CA: encrypted, whoever the server is (libpq's meaning). The handshake's
-/// signatures are still checked.
+/// Less than `verify-full`: `require` without a CA takes any certificate (encrypted, whoever
+/// the server is: libpq's meaning); `verify-ca` one the CAs signed, for whatever host name. The
+/// handshake's signatures are checked either way.
 #[derive(Debug)]
-struct Unchecked(CryptoProvider);
+struct Lenient {
+    signer: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+impl Lenient {
+    fn unchecked() -> Self {
+        Self {
+            signer: None,
+            algorithms: provider().signature_verification_algorithms,
+        }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+    fn signed_by(verifier: Arc<WebPkiServerVerifier>) -> Self {
+        Self {
+            signer: Some(verifier),
+            ..Self::unchecked()
+        }
     }
 }
 
-/// `verify-ca`: a certificate the CAs signed, for whatever host name.
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -153,10 +124,10 @@ impl ServerCertVerifier for AnyName {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(signer) = &self.signer else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match signer.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -170,7 +141,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -179,10 +150,10 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }

@@ -90,24 +90,19 @@ fn demo(base_url: &str) -> String {
 
 async fn ana_balance(base_url: &str) -> i64 {
     let http = reqwest::Client::new();
-    let session: Value = http
-        .post(format!("{base_url}/api/auth/login"))
-        .json(&json!({ "email": "ana@spincat.local", "password": "spincat-demo" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let wallet: Value = http
-        .get(format!("{base_url}/api/user/wallet"))
-        .bearer_auth(session["data"]["accessToken"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = |request: reqwest::RequestBuilder| async move {
+        request.send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    let session = answer(
+        http.post(format!("{base_url}/api/auth/login"))
+            .json(&json!({ "email": "ana@spincat.local", "password": "spincat-demo" })),
+    )
+    .await;
+    let wallet = answer(
+        http.get(format!("{base_url}/api/user/wallet"))
+            .bearer_auth(session["data"]["accessToken"].as_str().unwrap()),
+    )
+    .await;
     wallet["data"]["balance"].as_i64().unwrap()
 }
 
