@@ -67,44 +67,41 @@ impl Cluster<'_> {
     }
 
     async fn ensure_credentials(&self, instance: &Instance) -> Result<(), KubeError> {
-        let name = names::secret(&instance.spec.name);
-        match self
-            .kube
-            .get::<Secret>(Some(&instance.spec.namespace), &name)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(KubeError::NotFound(_)) => {
-                let mut values = BTreeMap::new();
-                for secret in &instance.spec.template.secrets {
-                    values.insert(secret.name.clone(), random_secret(secret.length.into())?);
-                }
-                self.kube
-                    .apply(&render::credentials(&instance.spec, values))
-                    .await
-                    .map(drop)
+        self.ensure_secret(instance, &names::secret(&instance.spec.name), || {
+            let mut values = BTreeMap::new();
+            for secret in &instance.spec.template.secrets {
+                values.insert(secret.name.clone(), random_secret(secret.length.into())?);
             }
-            Err(other) => Err(other),
-        }
+            Ok(render::credentials(&instance.spec, values))
+        })
+        .await
     }
 
     /// The gate's credentials, made once: a password, and its SHA-512 crypt hash for nginx.
     async fn ensure_gate(&self, instance: &Instance) -> Result<(), KubeError> {
-        let name = names::gate_secret(&instance.spec.name);
+        self.ensure_secret(instance, &names::gate_secret(&instance.spec.name), || {
+            let password = random_secret(24)?;
+            let hash = sha512_crypt(&password)?;
+            Ok(render::gate(&instance.spec, &password, &hash))
+        })
+        .await
+    }
+
+    /// Applies the Secret `make` renders unless `name` exists: generated values are made once,
+    /// so a retried deploy never changes a password the app already uses.
+    async fn ensure_secret(
+        &self,
+        instance: &Instance,
+        name: &str,
+        make: impl FnOnce() -> Result<Secret, KubeError>,
+    ) -> Result<(), KubeError> {
         match self
             .kube
-            .get::<Secret>(Some(&instance.spec.namespace), &name)
+            .get::<Secret>(Some(&instance.spec.namespace), name)
             .await
         {
             Ok(_) => Ok(()),
-            Err(KubeError::NotFound(_)) => {
-                let password = random_secret(24)?;
-                let hash = sha512_crypt(&password)?;
-                self.kube
-                    .apply(&render::gate(&instance.spec, &password, &hash))
-                    .await
-                    .map(drop)
-            }
+            Err(KubeError::NotFound(_)) => self.kube.apply(&make()?).await.map(drop),
             Err(other) => Err(other),
         }
     }
