@@ -34,6 +34,18 @@ const FROM: &str = "instances i
      JOIN plans p ON p.id = s.plan_id
      JOIN services sv ON sv.id = s.service_id";
 
+/// An instance being torn down, failed or gone takes no more changes: 409, saying it cannot
+/// `act` in its state.
+fn still_live(instance: &Instance, act: &str) -> Result<(), ApiError> {
+    if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED") {
+        return Err(ApiError::conflict(
+            "INVALID_INSTANCE_STATE",
+            format!("Cannot {act} that is {}", instance.status),
+        ));
+    }
+    Ok(())
+}
+
 fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
     let subdomain: String = row.get("subdomain")?;
     let host = format!("{subdomain}.{base_domain}");
@@ -277,13 +289,7 @@ impl Provisioner<'_> {
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
         let instance = self.owned(user_id, id).await?;
-        if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED")
-        {
-            return Err(ApiError::conflict(
-                "INVALID_INSTANCE_STATE",
-                format!("Cannot change an instance that is {}", instance.status),
-            ));
-        }
+        still_live(&instance, "change an instance")?;
         if let Some(env) = &change.env {
             let unknown: Vec<&String> = env
                 .keys()
@@ -385,16 +391,7 @@ impl Provisioner<'_> {
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
         let instance = self.owned(user_id, id).await?;
-        if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED")
-        {
-            return Err(ApiError::conflict(
-                "INVALID_INSTANCE_STATE",
-                format!(
-                    "Cannot verify a domain of an instance that is {}",
-                    instance.status
-                ),
-            ));
-        }
+        still_live(&instance, "verify a domain of an instance")?;
         match self.verify_domain(http, domains, &instance, now).await? {
             Verified::Now | Verified::Already => self.detail(user_id, id, now).await,
             Verified::NotYet { found } => {
