@@ -52,6 +52,21 @@ async fn verify(app: &TestApp, tenant: &Tenant) -> TestResponse {
     .await
 }
 
+/// One value of the tenant's instance row, as `expression` over its columns computes it.
+async fn stored<T>(app: &TestApp, tenant: &Tenant, expression: &str) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    app.db
+        .query_one(
+            &format!("SELECT {expression} FROM instances WHERE id = $1::text::uuid"),
+            &[&tenant.instance],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// Publishes the TXT record the answer asks for.
 fn publish(app: &TestApp, answer: &TestResponse) {
     let record = &answer.data()["customDomain"]["verification"];
@@ -177,15 +192,7 @@ async fn a_domain_belongs_to_one_live_instance_and_the_first_to_prove_it_wins() 
 
     // Once Ana's instance is gone the name is free, and Budi's published record takes it at
     // the next run.
-    let subscription: String = app
-        .db
-        .query_one(
-            "SELECT subscription_id::text FROM instances WHERE id = $1::text::uuid",
-            &[&ana.instance],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let subscription: String = stored(&app, &ana, "subscription_id::text").await;
     assert_eq!(app.cancel(&ana.user, &subscription, true).await.status, 200);
     let run = app.run_job("reconcile").await;
     assert_eq!(run.data()["instances"]["tornDown"], 1, "{:?}", run.body);
@@ -209,15 +216,7 @@ async fn the_platforms_own_names_cannot_be_taken() {
         tenant(&app, "ana@example.com").await,
         tenant(&app, "budi@example.com").await,
     );
-    let budis_host: String = app
-        .db
-        .query_one(
-            "SELECT subdomain || '.apps.spincat.test' FROM instances WHERE id = $1::text::uuid",
-            &[&budi.instance],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let budis_host: String = stored(&app, &budi, "subdomain || '.apps.spincat.test'").await;
     for taken in [
         budis_host.as_str(),
         "apps.spincat.test",
@@ -236,15 +235,7 @@ async fn the_platforms_own_names_cannot_be_taken() {
         );
         assert_eq!(refused.body["error"]["details"]["field"], "customDomain");
     }
-    let nothing: Option<String> = app
-        .db
-        .query_one(
-            "SELECT custom_domain FROM instances WHERE id = $1::text::uuid",
-            &[&ana.instance],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let nothing: Option<String> = stored(&app, &ana, "custom_domain").await;
     assert_eq!(nothing, None, "a refusal changes nothing");
 }
 
@@ -281,15 +272,7 @@ async fn failures_half_way_leave_no_ingress_carrying_a_domain_the_database_does_
         (down.status, down.error_code()),
         (502, "DNS_RESOLVER_ERROR")
     );
-    let verified: bool = app
-        .db
-        .query_one(
-            "SELECT domain_verified_at IS NOT NULL FROM instances WHERE id = $1::text::uuid",
-            &[&ana.instance],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let verified: bool = stored(&app, &ana, "domain_verified_at IS NOT NULL").await;
     assert!(!verified);
 
     // Proved, but the API server refuses the Ingress: recorded, and the next run applies it.
@@ -304,15 +287,7 @@ async fn failures_half_way_leave_no_ingress_carrying_a_domain_the_database_does_
     app.kube.fail_next(kube::Fault::Status(500));
     let cleared = set_domain(&app, &ana, Value::Null).await;
     assert_eq!(cleared.status, 502, "{:?}", cleared.body);
-    let kept: Option<String> = app
-        .db
-        .query_one(
-            "SELECT custom_domain FROM instances WHERE id = $1::text::uuid",
-            &[&ana.instance],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let kept: Option<String> = stored(&app, &ana, "custom_domain").await;
     assert_eq!(kept, None);
     app.run_job("reconcile").await;
     assert_eq!(ingress_hosts(&app, &ana), default_hosts);
