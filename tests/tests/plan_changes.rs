@@ -3,9 +3,11 @@
 //! a subscription pay a user more than it charged them.
 
 use std::fmt;
+use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use spincat::auth::Role;
+use spincat_tests::kube::Fault;
 use spincat_tests::{TestApp, TestResponse, TestUser};
 
 async fn change_plan(app: &TestApp, by: &TestUser, subscription: &str, plan: &str) -> TestResponse {
@@ -72,6 +74,60 @@ async fn upgrading_again_after_an_administrator_moved_the_plan_down_charges_agai
     app.cancel(&user, &id, true).await;
     assert_eq!(app.balance(&user.id).await, 500_000, "exactly the top-up");
     app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgrades_refund_is_paid_only_once_the_instance_is_smaller() {
+    let app = TestApp::spawn_in_april().await;
+    let admin = app.admin("ops@example.com").await;
+    let user = app.register("galih@example.com").await;
+    app.fund(&user, 500_000).await;
+    let (basic, pro) = (
+        app.plan_id("n8n", "Basic").await,
+        app.plan_id("n8n", "Pro").await,
+    );
+    let id = app.subscribe(&user, &pro).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.balance(&user.id).await, 350_000);
+
+    // A refund paid before the resize could be spent before a failed resize took it back, and
+    // the ledger lets no wallet go below zero for that: so a failed downgrade never paid one.
+    app.kube.set_down(true);
+    let failed = change_plan(&app, &admin, &id, &basic).await;
+    app.kube.set_down(false);
+    assert_eq!(failed.error_code(), "UPGRADE_FAILED", "{:?}", failed.body);
+    assert_eq!(app.balance(&user.id).await, 350_000);
+    let refunds = "SELECT count(*) FROM ledger_transfers WHERE kind = 'REFUND'";
+    assert_eq!(
+        app.count(refunds).await,
+        0,
+        "no refund, and none taken back"
+    );
+
+    // While the resize is under way the refund is owed, not in the wallet.
+    app.kube
+        .fail_next(Fault::Delay(StdDuration::from_millis(600)));
+    let down = {
+        let change = change_plan(&app, &admin, &id, &basic);
+        let during = async {
+            tokio::time::sleep(StdDuration::from_millis(300)).await;
+            app.balance(&user.id).await
+        };
+        let (down, during) = tokio::join!(change, during);
+        assert_eq!(during, 350_000, "nothing paid before the resize succeeded");
+        down
+    };
+    assert_eq!(down.status, 200, "{:?}", down.body);
+    assert_eq!(down.data()["amountRefunded"], 100_000);
+    assert_eq!(app.balance(&user.id).await, 450_000);
+    assert_eq!(app.count(refunds).await, 1);
+
+    app.cancel(&user, &id, true).await;
+    assert_eq!(app.balance(&user.id).await, 500_000, "exactly the top-up");
+    app.assert_ledger_sound().await;
+    app.assert_quota_consistent().await;
 }
 
 /// SplitMix64: a small, seedable generator, so a failing sequence can be replayed from its seed.

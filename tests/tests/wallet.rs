@@ -615,6 +615,63 @@ async fn the_ledger_check_catches_a_tampered_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_gateway_can_take_a_wallet_below_zero() {
+    use spincat::ledger::{self, Account, LedgerError, SystemAccount, Transfer, TransferKind};
+    use spincat::money::Rupiah;
+
+    let app = TestApp::spawn().await;
+    let user = app.register("rani@example.com").await;
+    app.fund(&user, 10_000).await;
+    let user_id: uuid::Uuid = user.id.parse().unwrap();
+    let db = spincat_host::db::NativeDatabase::connect_lazily(&app.database_url, 1).unwrap();
+    let conn = spincat::ports::Database::connect(&db).await.unwrap();
+    let debit = |kind: TransferKind, key: &str| Transfer {
+        key: key.into(),
+        kind,
+        from: Account::Wallet(user_id),
+        to: Account::System(SystemAccount::Refunds),
+        amount: Rupiah::new(25_000),
+        description: "more than the wallet holds".into(),
+        reference: None,
+        actor: None,
+    };
+    for kind in [
+        TransferKind::Refund,
+        TransferKind::Upgrade,
+        TransferKind::Renewal,
+        TransferKind::AdminAdjustment,
+    ] {
+        // Inside a transaction, as every caller posts: a refusal is rolled back with it.
+        conn.execute("BEGIN", &[]).await.unwrap();
+        let refused = ledger::post(
+            conn.as_ref(),
+            &debit(kind, kind.as_str()),
+            chrono::Utc::now(),
+        )
+        .await;
+        conn.execute("ROLLBACK", &[]).await.unwrap();
+        assert!(
+            matches!(refused, Err(LedgerError::InsufficientCredit { .. })),
+            "{kind:?}: {refused:?}"
+        );
+    }
+    assert_eq!(app.balance(&user.id).await, 10_000);
+    ledger::post(
+        conn.as_ref(),
+        &debit(TransferKind::TopUpReversal, "chargeback"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.balance(&user.id).await,
+        -15_000,
+        "a chargeback is imposed on us"
+    );
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_see_only_their_own_wallet_and_can_filter_it() {
     let app = TestApp::spawn().await;
     let owner = app.register("putri@example.com").await;

@@ -176,7 +176,6 @@ pub async fn adjust_wallet(
                 description: adjustment.reason.clone(),
                 reference: Some(user_id.to_string()),
                 actor: Some(actor),
-                allow_overdraft: false,
             };
             let posted = ledger::post(tx, &transfer, now).await.map_err(|e| match e {
                 LedgerError::InsufficientCredit { balance, .. } => ApiError::unprocessable(

@@ -64,6 +64,13 @@ pub enum TransferKind {
 }
 
 impl TransferKind {
+    /// Whether this kind may take the paying wallet below zero. Only the gateway can impose a
+    /// debit we cannot refuse (a refund or chargeback of a top-up already spent); every other
+    /// transfer is paid from what the wallet holds.
+    fn may_overdraw(self) -> bool {
+        matches!(self, TransferKind::TopUpReversal)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TransferKind::TopUp => "TOP_UP",
@@ -89,8 +96,6 @@ pub struct Transfer {
     pub description: String,
     pub reference: Option<String>,
     pub actor: Option<Uuid>,
-    /// Lets the paying wallet go below zero: only for reversals the gateway imposes on us.
-    pub allow_overdraft: bool,
 }
 
 impl Transfer {
@@ -112,7 +117,6 @@ impl Transfer {
             description,
             reference: Some(reference.to_string()),
             actor: None,
-            allow_overdraft: false,
         }
     }
 
@@ -133,7 +137,6 @@ impl Transfer {
             description,
             reference: Some(reference.to_string()),
             actor: None,
-            allow_overdraft: false,
         }
     }
 
@@ -236,7 +239,8 @@ pub async fn post(
     let from: Uuid = row.get("debit_account_id")?;
     let to: Uuid = row.get("credit_account_id")?;
     let amount = transfer.amount.amount();
-    let debit_after = move_balance(tx, transfer.from, -amount, transfer.allow_overdraft).await?;
+    let debit_after =
+        move_balance(tx, transfer.from, -amount, transfer.kind.may_overdraw()).await?;
     let credit_after = move_balance(tx, transfer.to, amount, false).await?;
     tx.execute(
         "INSERT INTO ledger_entries (transfer_id, account_id, amount, balance_after, created_at)
@@ -263,7 +267,7 @@ async fn move_balance(
     tx: &dyn Connection,
     account: Account,
     delta: i64,
-    allow_overdraft: bool,
+    may_overdraw: bool,
 ) -> Result<Option<i64>, LedgerError> {
     let Account::Wallet(user_id) = account else {
         return Ok(None);
@@ -273,7 +277,7 @@ async fn move_balance(
             "UPDATE ledger_accounts SET balance = balance + $2
              WHERE user_id = $1 AND (balance + $2 >= 0 OR $3)
              RETURNING balance",
-            params![user_id, delta, allow_overdraft],
+            params![user_id, delta, may_overdraw],
         )
         .await?;
     if let Some(row) = moved.first() {

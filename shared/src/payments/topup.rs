@@ -327,7 +327,6 @@ async fn credit(
         description: "Wallet top-up".into(),
         reference: Some(report.order_id.to_string()),
         actor: None,
-        allow_overdraft: false,
     };
     ledger::post(tx, &transfer, now)
         .await
@@ -387,7 +386,6 @@ async fn reverse(
         .into(),
         reference: Some(report.order_id.to_string()),
         actor: None,
-        allow_overdraft: true,
     };
     if let Posted::Duplicate { .. } = ledger::post(tx, &transfer, now)
         .await

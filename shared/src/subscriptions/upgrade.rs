@@ -7,7 +7,7 @@ use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::catalog::PlanTier;
 use crate::http::ApiError;
-use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Posted, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, Row};
@@ -74,8 +74,10 @@ struct Pending {
     user_id: Uuid,
     old: PlanInfo,
     new: PlanInfo,
-    /// Charged for the rest of the period (positive), or refunded for an administrator's
-    /// downgrade (negative).
+    /// The administrator who made the change for the user, if one did.
+    actor: Option<Uuid>,
+    /// Charged for the rest of the period (positive, taken at once), or refunded for an
+    /// administrator's downgrade (negative, owed until the resize succeeds).
     difference: i64,
     change_id: Uuid,
     period_end: DateTime<Utc>,
@@ -219,32 +221,23 @@ async fn begin(
     let difference = new.price.amount() - paid.amount();
     let share = prorate(Rupiah::new(difference.abs()), &period, now);
     let change_id = Uuid::new_v4();
-    if share > Rupiah::ZERO {
-        let transfer = if difference > 0 {
-            Transfer::charge(
-                change_key(change_id),
-                TransferKind::Upgrade,
-                user_id,
-                share,
-                format!("Upgrade to {} for the rest of the period", new.name),
-                subscription_id,
-            )
-        } else {
-            Transfer::refund(
-                change_key(change_id),
-                user_id,
-                share,
-                format!("Change to {}: unused difference refunded", new.name),
-                subscription_id,
-            )
-        }
+    let owed_refund = (difference < 0 && share > Rupiah::ZERO).then_some(share);
+    if difference > 0 && share > Rupiah::ZERO {
+        let charge = Transfer::charge(
+            change_key(change_id),
+            TransferKind::Upgrade,
+            user_id,
+            share,
+            format!("Upgrade to {} for the rest of the period", new.name),
+            subscription_id,
+        )
         .by((by.user_id != user_id).then_some(by.user_id));
-        post_once(tx, &transfer, now).await?;
+        post_once(tx, &charge, now).await?;
     }
     tx.execute(
         "UPDATE subscriptions SET plan_id = $2, previous_plan_id = $3, price_monthly = $4,
-             previous_price = $5, plan_change_id = $6, status = 'PENDING_UPGRADE',
-             updated_at = $7
+             previous_price = $5, plan_change_id = $6, plan_change_refund = $7,
+             status = 'PENDING_UPGRADE', updated_at = $8
          WHERE id = $1",
         params![
             subscription_id,
@@ -253,20 +246,20 @@ async fn begin(
             new.price.amount(),
             paid.amount(),
             change_id,
+            owed_refund.map(Rupiah::amount),
             now
         ],
     )
     .await?;
-    let signed = if difference >= 0 {
-        share.amount()
-    } else {
-        -share.amount()
-    };
     Ok(Pending {
         user_id,
         old,
         new,
-        difference: signed,
+        actor: (by.user_id != user_id).then_some(by.user_id),
+        difference: match owed_refund {
+            Some(refund) => -refund.amount(),
+            None => share.amount(),
+        },
         change_id,
         period_end: period.end,
     })
@@ -311,7 +304,8 @@ pub async fn resume_upgrades(
 async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pending>, ApiError> {
     let rows = conn
         .query(
-            "SELECT user_id, plan_id, previous_plan_id, plan_change_id, period_end
+            "SELECT user_id, plan_id, previous_plan_id, plan_change_id, plan_change_refund,
+                    period_end
              FROM subscriptions WHERE id = $1 AND status = 'PENDING_UPGRADE'",
             params![id],
         )
@@ -326,28 +320,30 @@ async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pendin
         return Err(ApiError::internal("pending upgrade without its plans"));
     };
     let change_id: Uuid = row.get("plan_change_id")?;
-    let moved = conn
+    let charged = conn
         .query(
-            "SELECT kind, amount FROM ledger_transfers WHERE idempotency_key = $1",
+            "SELECT amount, actor_id FROM ledger_transfers WHERE idempotency_key = $1",
             params![change_key(change_id)],
         )
         .await?;
-    let difference = match moved.first() {
-        Some(t) if t.get::<String>("kind")? == "UPGRADE" => t.get::<i64>("amount")?,
-        Some(t) => -t.get::<i64>("amount")?,
-        None => 0,
+    let owed_refund: Option<i64> = row.get("plan_change_refund")?;
+    let (difference, actor) = match (charged.first(), owed_refund) {
+        (Some(charge), _) => (charge.get::<i64>("amount")?, charge.get("actor_id")?),
+        (None, Some(refund)) => (-refund, None),
+        (None, None) => (0, None),
     };
     Ok(Some(Pending {
         user_id: row.get("user_id")?,
         old,
         new,
+        actor,
         difference,
         change_id,
         period_end: row.get("period_end")?,
     }))
 }
 
-/// The workload has the new size: release the old plan's slot.
+/// The workload has the new size: release the old plan's slot and pay a downgrade's refund.
 async fn complete(
     tx: &dyn Connection,
     subscription_id: Uuid,
@@ -356,17 +352,29 @@ async fn complete(
 ) -> Result<(), ApiError> {
     let finished = tx
         .execute(
-            "UPDATE subscriptions SET status = 'ACTIVE', updated_at = $2
+            "UPDATE subscriptions SET status = 'ACTIVE', plan_change_refund = NULL, updated_at = $2
              WHERE id = $1 AND status = 'PENDING_UPGRADE'",
             params![subscription_id, now],
         )
         .await?;
-    if finished == 1 {
-        tx.execute(
-            "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-            params![pending.old.id],
+    if finished == 0 {
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
+        params![pending.old.id],
+    )
+    .await?;
+    if pending.difference < 0 {
+        let refund = Transfer::refund(
+            change_key(pending.change_id),
+            pending.user_id,
+            Rupiah::new(-pending.difference),
+            format!("Change to {}: unused difference refunded", pending.new.name),
+            subscription_id,
         )
-        .await?;
+        .by(pending.actor);
+        post_once(tx, &refund, now).await?;
     }
     Ok(())
 }
@@ -381,7 +389,7 @@ async fn undo(
     let restored = tx
         .execute(
             "UPDATE subscriptions SET plan_id = previous_plan_id, price_monthly = previous_price,
-                 status = 'ACTIVE', updated_at = $2
+                 plan_change_refund = NULL, status = 'ACTIVE', updated_at = $2
              WHERE id = $1 AND status = 'PENDING_UPGRADE'",
             params![subscription_id, now],
         )
@@ -394,30 +402,15 @@ async fn undo(
         params![pending.new.id],
     )
     .await?;
-    if pending.difference != 0 {
-        let (from, to) = if pending.difference > 0 {
-            (
-                Account::System(SystemAccount::Refunds),
-                Account::Wallet(pending.user_id),
-            )
-        } else {
-            (
-                Account::Wallet(pending.user_id),
-                Account::System(SystemAccount::Refunds),
-            )
-        };
-        let reversal = Transfer {
-            key: format!("{}:undone", change_key(pending.change_id)),
-            kind: TransferKind::Refund,
-            from,
-            to,
-            amount: Rupiah::new(pending.difference.abs()),
-            description: format!("Change to {} undone", pending.new.name),
-            reference: Some(subscription_id.to_string()),
-            actor: None,
-            // Only ever returns what this upgrade itself moved a moment ago.
-            allow_overdraft: true,
-        };
+    // Only a charge moved money so far: a downgrade's refund was owed, never paid.
+    if pending.difference > 0 {
+        let reversal = Transfer::refund(
+            format!("{}:undone", change_key(pending.change_id)),
+            pending.user_id,
+            Rupiah::new(pending.difference),
+            format!("Change to {} undone", pending.new.name),
+            subscription_id,
+        );
         post_once(tx, &reversal, now).await?;
     }
     Ok(())
