@@ -20,6 +20,7 @@ pub mod provisioning;
 pub mod renewals;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+pub mod states;
 pub mod subscriptions;
 pub mod upstream;
 pub mod wallet;

@@ -552,11 +552,11 @@ impl TestApp {
             .query(
                 "SELECT p.name, p.quota_used::bigint, (
                      SELECT count(*) FROM subscriptions s
-                     WHERE s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')
+                     WHERE s.status = ANY($1)
                        AND (s.plan_id = p.id
                             OR (s.status = 'PENDING_UPGRADE' AND s.previous_plan_id = p.id))
                  ) FROM plans p",
-                &[],
+                &[&live_statuses()],
             )
             .await
             .unwrap();
@@ -572,6 +572,16 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         self.db.query_one(sql, &[]).await.unwrap().get(0)
     }
+}
+
+/// The subscription states that hold a quota slot, as the app defines them: a `text[]` for
+/// `status = ANY($n)`.
+pub fn live_statuses() -> Vec<&'static str> {
+    use spincat::states::State;
+    spincat::states::SubscriptionStatus::LIVE
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
 }
 
 pub fn user_from_session(data: &Value) -> TestUser {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use spincat::params;
 use spincat::ports::db::{Database, DbError};
+use spincat::states::{InstanceStatus, State, SubscriptionStatus, TopUpStatus};
 use spincat_host::db::NativeDatabase;
 use spincat_host::migrate::{self, Migration};
 use spincat_tests::pg;
@@ -196,4 +197,53 @@ async fn statements_that_match_no_row_answer_at_once() {
         )
         .await;
     assert_eq!(again.status, 409);
+}
+
+/// The words a CHECK constraint allows in `table.status`.
+async fn allowed_statuses(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    let definition: String = client
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE conrelid = $1::text::regclass AND contype = 'c'
+               AND pg_get_constraintdef(oid) LIKE '%(status %'",
+            &[&table],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut words: Vec<String> = definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    words.sort();
+    words
+}
+
+fn sorted<S: State>() -> Vec<String> {
+    let mut words: Vec<String> = S::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+    words.sort();
+    words
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_state_machine_has_the_states_the_schema_allows() {
+    let url = pg::empty_database().await;
+    let mut client = migrate::connect(&url).await.unwrap();
+    migrate::migrate(&mut client, &migrate::bundled().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed_statuses(&client, "subscriptions").await,
+        sorted::<SubscriptionStatus>()
+    );
+    assert_eq!(
+        allowed_statuses(&client, "instances").await,
+        sorted::<InstanceStatus>()
+    );
+    assert_eq!(
+        allowed_statuses(&client, "topups").await,
+        sorted::<TopUpStatus>()
+    );
 }

@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use spincat::auth::Role;
 use spincat_tests::kube::Fault;
-use spincat_tests::{TestApp, TestResponse, TestUser};
+use spincat_tests::{live_statuses, TestApp, TestResponse, TestUser};
 
 async fn change_plan(app: &TestApp, by: &TestUser, subscription: &str, plan: &str) -> TestResponse {
     app.upgrade(by, subscription, plan).await
@@ -243,8 +243,8 @@ impl World {
             .query(
                 "SELECT s.id::text FROM subscriptions s JOIN services v ON v.id = s.service_id
                  WHERE s.user_id = $1::text::uuid AND v.slug = $2
-                   AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
-                &[&self.users[user].id, &PLANS[plan].0],
+                   AND s.status = ANY($3)",
+                &[&self.users[user].id, &PLANS[plan].0, &live_statuses()],
             )
             .await
             .unwrap();

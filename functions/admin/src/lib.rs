@@ -298,7 +298,7 @@ async fn adjust_wallet(ctx: &Ctx, actor: Uuid, user: Uuid) -> Result<Reply, ApiE
 
 async fn list_subscriptions(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut query = ctx.query();
-    let status = query.optional("status", |v| Ok(v.text()?.trim().to_ascii_uppercase()));
+    let status = query.optional("status", |v| v.state());
     let service = query.optional("service", |v| Ok(v.text()?.trim().to_lowercase()));
     let plan_id = query.optional("planId", |v| {
         Uuid::parse_str(v.text()?).map_err(|_| "must be an id".into())

@@ -14,16 +14,6 @@ use uuid::Uuid;
 
 spincat::component!(route);
 
-const STATUSES: [&str; 7] = [
-    "PENDING",
-    "PROVISIONING",
-    "RUNNING",
-    "STOPPED",
-    "ERROR",
-    "SUSPENDED",
-    "TERMINATED",
-];
-
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;
     let conn = ctx.db().await?;
@@ -99,7 +89,7 @@ async fn list(
     principal: Principal,
 ) -> Result<Reply, ApiError> {
     let mut query = ctx.query();
-    let status = query.optional("status", |v| v.one_of(&STATUSES));
+    let status = query.optional("status", |v| v.state());
     let service = query.optional("service", |v| Ok(v.text()?.trim().to_lowercase()));
     let paging = Paging::from_query(&mut query);
     let filter = query.finish(|| {

@@ -12,14 +12,6 @@ use uuid::Uuid;
 
 spincat::component!(route);
 
-const STATUSES: [&str; 5] = [
-    "ACTIVE",
-    "PENDING_UPGRADE",
-    "SUSPENDED",
-    "CANCELLED",
-    "EXPIRED",
-];
-
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;
     match (
@@ -84,7 +76,7 @@ async fn subscribe(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
 
 async fn list(ctx: &Ctx, principal: Principal) -> Result<Reply, ApiError> {
     let mut query = ctx.query();
-    let status = query.optional("status", |v| v.one_of(&STATUSES));
+    let status = query.optional("status", |v| v.state());
     let paging = Paging::from_query(&mut query);
     query.finish(|| Some(()))?;
     let conn = ctx.db().await?;

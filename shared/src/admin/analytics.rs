@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::params;
 use crate::ports::db::{Connection, DbError};
+use crate::states::SubscriptionStatus;
 
 /// An inclusive range of Jakarta days and how to bucket it.
 pub struct Range {
@@ -139,10 +140,10 @@ pub async fn users(conn: &dyn Connection, range: &Range) -> Result<Value, DbErro
                  (SELECT count(*) FROM users WHERE created_at + interval '7 hours' >= $1::date
                                               AND created_at + interval '7 hours' < $2::date + 1) AS new,
                  (SELECT count(DISTINCT user_id) FROM subscriptions
-                   WHERE status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')) AS active,
+                   WHERE status = ANY($3)) AS active,
                  (SELECT count(*) FROM ledger_accounts WHERE user_id IS NOT NULL AND balance > 0) AS with_balance,
                  (SELECT count(*) FROM users) AS total",
-            params![range.from, range.to],
+            params![range.from, range.to, SubscriptionStatus::live_param()],
         )
         .await?;
     let row = rows

@@ -12,6 +12,7 @@ use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::ports::BoxFuture;
+use crate::states::SubscriptionStatus;
 
 /// A catalog object administrators write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +42,18 @@ impl Kind {
     /// Live subscriptions that depend on an object of this kind.
     fn live_subscriptions(self) -> &'static str {
         match self {
-            Kind::Category => "SELECT count(*) AS n FROM subscriptions s JOIN services sv ON sv.id = s.service_id
-                 WHERE sv.category_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
-            Kind::Service => "SELECT count(*) AS n FROM subscriptions s
-                 WHERE s.service_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
-            Kind::Plan => "SELECT count(*) AS n FROM subscriptions s
-                 WHERE s.plan_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
+            Kind::Category => {
+                "SELECT count(*) AS n FROM subscriptions s JOIN services sv ON sv.id = s.service_id
+                 WHERE sv.category_id = $1 AND s.status = ANY($2)"
+            }
+            Kind::Service => {
+                "SELECT count(*) AS n FROM subscriptions s
+                 WHERE s.service_id = $1 AND s.status = ANY($2)"
+            }
+            Kind::Plan => {
+                "SELECT count(*) AS n FROM subscriptions s
+                 WHERE s.plan_id = $1 AND s.status = ANY($2)"
+            }
         }
     }
 }
@@ -137,7 +144,12 @@ async fn refuse_if_in_use(
     id: Uuid,
     action: &str,
 ) -> Result<(), ApiError> {
-    let rows = tx.query(kind.live_subscriptions(), params![id]).await?;
+    let rows = tx
+        .query(
+            kind.live_subscriptions(),
+            params![id, SubscriptionStatus::live_param()],
+        )
+        .await?;
     let live: i64 = rows.first().map(|r| r.get("n")).unwrap_or(Ok(0))?;
     if live > 0 {
         return Err(ApiError::conflict(

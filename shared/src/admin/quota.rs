@@ -5,16 +5,25 @@ use uuid::Uuid;
 use super::audit::{record, Change};
 use crate::http::ApiError;
 use crate::params;
-use crate::ports::db::{Connection, DbError};
+use crate::ports::db::{Connection, DbError, Param};
 use crate::ports::BoxFuture;
+use crate::states::SubscriptionStatus;
 
 /// A plan counts as near capacity from this share of its quota.
 const NEAR_CAPACITY_PERCENT: i64 = 80;
 
-/// Live subscriptions holding a slot of plan `p` (an upgrade in progress holds its old one too).
+/// Live subscriptions holding a slot of plan `p` (an upgrade in progress holds its old one too);
+/// `$1` is the live set, `$2` the pending-upgrade state.
 const LIVE_ON_PLAN: &str = "(SELECT count(*) FROM subscriptions s
-     WHERE s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')
-       AND (s.plan_id = p.id OR (s.status = 'PENDING_UPGRADE' AND s.previous_plan_id = p.id)))";
+     WHERE s.status = ANY($1)
+       AND (s.plan_id = p.id OR (s.status = $2 AND s.previous_plan_id = p.id)))";
+
+fn live_on_plan_params() -> [Param; 2] {
+    [
+        SubscriptionStatus::live_param(),
+        SubscriptionStatus::PendingUpgrade.into(),
+    ]
+}
 
 /// Every plan's quota: total, used, available, live subscriptions, and whether it is near full.
 pub async fn quota_view(conn: &dyn Connection) -> Result<Value, DbError> {
@@ -27,7 +36,7 @@ pub async fn quota_view(conn: &dyn Connection) -> Result<Value, DbError> {
                  WHERE p.deleted_at IS NULL
                  ORDER BY sv.slug, p.price_monthly"
             ),
-            &[],
+            &live_on_plan_params(),
         )
         .await?;
     rows.iter()
@@ -101,7 +110,7 @@ pub async fn check_quota(conn: &dyn Connection) -> Result<Value, DbError> {
                 "SELECT p.id, p.name, p.quota_used, {LIVE_ON_PLAN} AS live FROM plans p
                  WHERE p.quota_used <> {LIVE_ON_PLAN}"
             ),
-            &[],
+            &live_on_plan_params(),
         )
         .await?;
     let drift: Vec<Value> = rows

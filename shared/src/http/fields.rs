@@ -1,6 +1,7 @@
 use serde_json::{Map, Value};
 
 use super::{ApiError, FieldError};
+use crate::states::State;
 
 /// Named input fields from a JSON object body or a query string, parsed one by one into domain
 /// types while every problem is collected, so one response can name every bad field.
@@ -57,6 +58,15 @@ impl<'a> Input<'a> {
         } else {
             Err(format!("must be one of {}", allowed.join(", ")))
         }
+    }
+
+    /// A state of one of our state machines (a status filter), in any case.
+    pub fn state<S: State>(&self) -> Result<S, String> {
+        let word = self.text()?.trim().to_ascii_uppercase();
+        S::from_text(&word).ok_or_else(|| {
+            let all: Vec<&str> = S::ALL.iter().map(|s| s.as_str()).collect();
+            format!("must be one of {}", all.join(", "))
+        })
     }
 
     pub fn json(&self) -> &'a Value {

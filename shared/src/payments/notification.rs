@@ -14,6 +14,7 @@ use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::HttpClient;
+use crate::states::TopUpStatus;
 
 /// Verifies and applies one notification. A forged signature is 401 and changes nothing; a
 /// signed report whose amount differs from the order is 400 and credits nothing; everything
@@ -51,7 +52,7 @@ pub async fn receive_notification(
     }
     let report = match order {
         Some((status, _))
-            if needs_confirmation(settings, &report) && would_move_money(&status, &report) =>
+            if needs_confirmation(settings, &report) && would_move_money(status, &report) =>
         {
             confirmed(http, settings, &report).await?
         }
@@ -89,7 +90,7 @@ fn amount_mismatch(report: &GatewayReport, expected: Rupiah) -> ApiError {
 async fn stored_order(
     conn: &dyn Connection,
     report: &GatewayReport,
-) -> Result<Option<(String, Rupiah)>, ApiError> {
+) -> Result<Option<(TopUpStatus, Rupiah)>, ApiError> {
     let rows = conn
         .query(
             "SELECT status, amount FROM topups WHERE order_id = $1",
@@ -104,11 +105,11 @@ async fn stored_order(
 /// Whether acting on this report could change an order in `status`; only then is it worth a
 /// call to the status API. A repeat of a settled order's news answers at once, whatever
 /// Midtrans's state.
-fn would_move_money(status: &str, report: &GatewayReport) -> bool {
-    let open = matches!(status, "PENDING" | "FAILED");
+fn would_move_money(status: TopUpStatus, report: &GatewayReport) -> bool {
+    let open = !status.was_settled();
     match report.outcome() {
         Outcome::Paid => open,
-        Outcome::Failed | Outcome::Waiting => status == "PENDING",
+        Outcome::Failed | Outcome::Waiting => status == TopUpStatus::Pending,
         Outcome::Refunded | Outcome::ChargedBack => !open,
         Outcome::Unrecognised => false,
     }

@@ -17,6 +17,7 @@ use crate::notifications::{self, Kind, Notice};
 use crate::params;
 use crate::ports::db::{Connection, DbError, Row};
 use crate::ports::{BoxFuture, HttpClient};
+use crate::states::TopUpStatus;
 
 pub struct TopUpRequest {
     pub amount: Rupiah,
@@ -27,7 +28,7 @@ pub struct TopUpRequest {
 struct StoredTopUp {
     order_id: String,
     amount: Rupiah,
-    status: String,
+    status: TopUpStatus,
     token: Option<String>,
     redirect_url: Option<String>,
     failure_reason: Option<String>,
@@ -170,7 +171,7 @@ async fn replay(
             &url,
             settings,
         )),
-        _ if first.status == "FAILED" => Err(gateway_failed(
+        _ if first.status == TopUpStatus::Failed => Err(gateway_failed(
             first.failure_reason.as_deref().unwrap_or("failed"),
         )),
         _ => Err(ApiError::conflict(
@@ -190,7 +191,7 @@ fn order_json(
     json!({
         "orderId": order_id,
         "amount": amount,
-        "status": "PENDING",
+        "status": TopUpStatus::Pending,
         "token": token,
         "redirectUrl": redirect_url,
         "clientKey": settings.client_key,
@@ -247,27 +248,27 @@ pub async fn apply_report(
             };
             let user_id: Uuid = row.get("user_id")?;
             let amount = Rupiah::new(row.get("amount")?);
-            let status: String = row.get("status")?;
+            let status: TopUpStatus = row.get("status")?;
             if report.amount() != Ok(amount) {
                 return Ok(Applied::AmountMismatch {
                     expected: amount,
                     reported: report.gross_amount.clone(),
                 });
             }
-            let settled = matches!(status.as_str(), "SETTLED" | "REFUNDED" | "CHARGED_BACK");
+            let settled = status.was_settled();
             let applied = match (report.outcome(), settled) {
                 (Outcome::Paid, false) => {
                     credit(tx, report, user_id, amount, now).await?;
                     Applied::Credited
                 }
                 (Outcome::Paid, true) => Applied::AlreadySettled,
-                (Outcome::Waiting, false) if status == "PENDING" => {
-                    record(tx, report, "PENDING", None, now).await?;
+                (Outcome::Waiting, false) if status == TopUpStatus::Pending => {
+                    record(tx, report, TopUpStatus::Pending, None, now).await?;
                     Applied::StillPending
                 }
-                (Outcome::Failed, false) if status == "PENDING" => {
+                (Outcome::Failed, false) if status == TopUpStatus::Pending => {
                     let reason = report.transaction_status.clone();
-                    record(tx, report, "FAILED", Some(&reason), now).await?;
+                    record(tx, report, TopUpStatus::Failed, Some(&reason), now).await?;
                     Applied::MarkedFailed
                 }
                 (Outcome::Refunded | Outcome::ChargedBack, true) => {
@@ -285,7 +286,7 @@ pub async fn apply_report(
 async fn record(
     tx: &dyn Connection,
     report: &GatewayReport,
-    status: &str,
+    status: TopUpStatus,
     failure_reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -331,7 +332,7 @@ async fn credit(
     ledger::post(tx, &transfer, now)
         .await
         .map_err(ledger_error)?;
-    record(tx, report, "SETTLED", None, now).await?;
+    record(tx, report, TopUpStatus::Settled, None, now).await?;
     let notice = Notice {
         user_id,
         kind: Kind::TopUpSettled,
@@ -394,9 +395,9 @@ async fn reverse(
         return Ok(ignored("already reversed"));
     }
     let status = if chargeback {
-        "CHARGED_BACK"
+        TopUpStatus::ChargedBack
     } else {
-        "REFUNDED"
+        TopUpStatus::Refunded
     };
     record(tx, report, status, None, now).await?;
     Ok(Applied::Reversed { amount: due })

@@ -10,14 +10,15 @@ use crate::catalog::DeploymentTemplate;
 use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, Row};
+use crate::states::{InstanceStatus, SubscriptionStatus};
 
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub id: Uuid,
     pub user_id: Uuid,
     pub subscription_id: Uuid,
-    pub status: String,
-    pub subscription_status: String,
+    pub status: InstanceStatus,
+    pub subscription_status: SubscriptionStatus,
     pub plan_id: Uuid,
     pub applied_plan_id: Option<Uuid>,
     pub apply_pending: bool,
@@ -29,8 +30,8 @@ pub struct Instance {
 
 impl Instance {
     /// Replicas the workload should run: none while stopped or suspended.
-    pub fn desired_replicas(status: &str) -> i32 {
-        if matches!(status, "STOPPED" | "SUSPENDED") {
+    pub fn desired_replicas(status: InstanceStatus) -> i32 {
+        if matches!(status, InstanceStatus::Stopped | InstanceStatus::Suspended) {
             0
         } else {
             1
@@ -65,7 +66,7 @@ fn from_row(row: Row<'_>) -> Result<Instance, ApiError> {
     let template: DeploymentTemplate = serde_json::from_value(row.get("template")?)
         .map_err(|e| ApiError::internal(format!("stored template unreadable: {e}")))?;
     let env: BTreeMap<String, String> = serde_json::from_value(row.get("env")?).unwrap_or_default();
-    let status: String = row.get("status")?;
+    let status: InstanceStatus = row.get("status")?;
     let gated = template.first_visitor_setup && !row.get::<bool>("claimed")?;
     Ok(Instance {
         id: row.get("id")?,
@@ -93,7 +94,7 @@ fn from_row(row: Row<'_>) -> Result<Instance, ApiError> {
                 storage_gib: row.get::<i32>("storage_gib")?.into(),
             },
             user_env: env,
-            replicas: Instance::desired_replicas(&status),
+            replicas: Instance::desired_replicas(status),
             restarted_at: row.get("restarted_at")?,
             gated,
         },
@@ -131,8 +132,8 @@ pub async fn user_plans(
         .query(
             "SELECT p.cpu_millicores, p.memory_mib, p.storage_gib
              FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-             WHERE s.user_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')",
-            params![user_id],
+             WHERE s.user_id = $1 AND s.status = ANY($2)",
+            params![user_id, SubscriptionStatus::live_param()],
         )
         .await?;
     rows.iter()

@@ -15,6 +15,7 @@ use crate::http::{ApiError, Page, Paging};
 use crate::params;
 use crate::ports::db::{DbError, Row};
 use crate::ports::HttpClient;
+use crate::states::{InstanceStatus, SubscriptionStatus};
 use crate::subscriptions::InstanceName;
 
 fn not_found() -> ApiError {
@@ -37,7 +38,12 @@ const FROM: &str = "instances i
 /// An instance being torn down, failed or gone takes no more changes: 409, saying it cannot
 /// `act` in its state.
 fn still_live(instance: &Instance, act: &str) -> Result<(), ApiError> {
-    if instance.teardown_requested || matches!(instance.status.as_str(), "ERROR" | "TERMINATED") {
+    if instance.teardown_requested
+        || matches!(
+            instance.status,
+            InstanceStatus::Error | InstanceStatus::Terminated
+        )
+    {
         return Err(ApiError::conflict(
             "INVALID_INSTANCE_STATE",
             format!("Cannot {act} that is {}", instance.status),
@@ -99,7 +105,7 @@ fn summary(row: Row<'_>, base_domain: &str) -> Result<Value, DbError> {
 }
 
 pub struct InstanceFilter {
-    pub status: Option<String>,
+    pub status: Option<InstanceStatus>,
     pub service: Option<String>,
     pub paging: Paging,
 }
@@ -125,7 +131,7 @@ impl Provisioner<'_> {
             .conn
             .query(
                 &format!("SELECT count(*) AS total FROM {FROM} WHERE {condition}"),
-                params![user_id, filter.status.clone(), filter.service.clone()],
+                params![user_id, filter.status, filter.service.clone()],
             )
             .await?;
         let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
@@ -138,7 +144,7 @@ impl Provisioner<'_> {
                 ),
                 params![
                     user_id,
-                    filter.status.clone(),
+                    filter.status,
                     filter.service.clone(),
                     filter.paging.limit,
                     filter.paging.offset()
@@ -164,8 +170,10 @@ impl Provisioner<'_> {
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
         let instance = self.owned(user_id, id).await?;
-        if matches!(instance.status.as_str(), "PENDING" | "PROVISIONING")
-            && !instance.teardown_requested
+        if matches!(
+            instance.status,
+            InstanceStatus::Pending | InstanceStatus::Provisioning
+        ) && !instance.teardown_requested
         {
             if let Err(error) = self.advance(id, now).await {
                 tracing::info!(instance_id = %id, error = %error.message, "refresh on read did not finish");
@@ -184,15 +192,19 @@ impl Provisioner<'_> {
         )?)
     }
 
-    fn operable(instance: &Instance, allowed: &[&str], action: &str) -> Result<(), ApiError> {
-        if instance.teardown_requested || !allowed.contains(&instance.status.as_str()) {
+    fn operable(
+        instance: &Instance,
+        allowed: &[InstanceStatus],
+        action: &str,
+    ) -> Result<(), ApiError> {
+        if instance.teardown_requested || !allowed.contains(&instance.status) {
             return Err(ApiError::conflict(
                 "INVALID_INSTANCE_STATE",
                 format!("Cannot {action} an instance that is {}", instance.status),
             )
             .with_details(json!({ "status": instance.status, "allowedFrom": allowed })));
         }
-        if instance.subscription_status == "SUSPENDED" {
+        if instance.subscription_status == SubscriptionStatus::Suspended {
             return Err(ApiError::unprocessable(
                 "SUBSCRIPTION_SUSPENDED",
                 "The subscription is suspended: top up your wallet to resume it",
@@ -207,8 +219,15 @@ impl Provisioner<'_> {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
-        self.scale_between(user_id, id, ("RUNNING", "STOPPED"), 0, "stop", now)
-            .await
+        self.scale_between(
+            user_id,
+            id,
+            (InstanceStatus::Running, InstanceStatus::Stopped),
+            0,
+            "stop",
+            now,
+        )
+        .await
     }
 
     pub async fn start(
@@ -217,8 +236,15 @@ impl Provisioner<'_> {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
-        self.scale_between(user_id, id, ("STOPPED", "RUNNING"), 1, "start", now)
-            .await
+        self.scale_between(
+            user_id,
+            id,
+            (InstanceStatus::Stopped, InstanceStatus::Running),
+            1,
+            "start",
+            now,
+        )
+        .await
     }
 
     /// Scales the workload through the scale subresource, then records the new state.
@@ -226,7 +252,7 @@ impl Provisioner<'_> {
         &self,
         user_id: Uuid,
         id: Uuid,
-        (from, to): (&str, &str),
+        (from, to): (InstanceStatus, InstanceStatus),
         replicas: i32,
         action: &str,
         now: DateTime<Utc>,
@@ -237,7 +263,8 @@ impl Provisioner<'_> {
             .scale(&instance, replicas)
             .await
             .map_err(cluster_error)?;
-        self.move_status(id, from, to, now).await
+        self.set_status(id, from, to, now).await?;
+        Ok(json!({ "id": id, "status": to }))
     }
 
     /// A rolling restart: a new pod-template annotation, kept in the database so every later
@@ -249,7 +276,7 @@ impl Provisioner<'_> {
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
         let mut instance = self.owned(user_id, id).await?;
-        Self::operable(&instance, &["RUNNING"], "restart")?;
+        Self::operable(&instance, &[InstanceStatus::Running], "restart")?;
         instance.spec.restarted_at = Some(now);
         self.deploy(&instance, now).await?;
         self.conn
@@ -259,22 +286,6 @@ impl Provisioner<'_> {
             )
             .await?;
         self.detail(user_id, id, now).await
-    }
-
-    async fn move_status(
-        &self,
-        id: Uuid,
-        from: &str,
-        to: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
-        self.conn
-            .execute(
-                "UPDATE instances SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
-                params![id, from, to, now],
-            )
-            .await?;
-        Ok(json!({ "id": id, "status": to }))
     }
 
     /// Renames, sets or clears the custom domain, and sets the variables the template allows.
@@ -469,7 +480,11 @@ impl Provisioner<'_> {
         now: DateTime<Utc>,
     ) -> Result<Value, ApiError> {
         let instance = self.owned(user_id, id).await?;
-        Self::operable(&instance, &["RUNNING", "STOPPED"], "claim")?;
+        Self::operable(
+            &instance,
+            &[InstanceStatus::Running, InstanceStatus::Stopped],
+            "claim",
+        )?;
         if instance.spec.gated {
             self.conn
                 .execute(

@@ -16,6 +16,7 @@ use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::{BoxFuture, ConfigError, HttpClient};
+use crate::states::{InstanceStatus, SubscriptionStatus};
 use crate::subscriptions::{end_now, Resize};
 
 pub struct Provisioner<'a> {
@@ -111,17 +112,25 @@ impl<'a> Provisioner<'a> {
         }
         let timed_out =
             now - instance.created_at > Duration::seconds(self.settings.provision_timeout_seconds);
-        match instance.status.as_str() {
-            "PENDING" => {
+        match instance.status {
+            InstanceStatus::Pending => {
                 if timed_out {
                     return self.fail(&instance, now).await;
                 }
                 self.deploy(&instance, now).await?;
-                self.set_status(id, "PENDING", "PROVISIONING", now).await?;
+                self.set_status(
+                    id,
+                    InstanceStatus::Pending,
+                    InstanceStatus::Provisioning,
+                    now,
+                )
+                .await?;
                 self.check(&self.load(id).await?, now, false).await
             }
-            "PROVISIONING" => self.check(&instance, now, timed_out).await,
-            "RUNNING" | "STOPPED" | "SUSPENDED" if instance.needs_apply() => {
+            InstanceStatus::Provisioning => self.check(&instance, now, timed_out).await,
+            InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Suspended
+                if instance.needs_apply() =>
+            {
                 self.deploy(&instance, now).await?;
                 Ok(Step::Unchanged)
             }
@@ -272,11 +281,12 @@ impl<'a> Provisioner<'a> {
         Ok(Step::TornDown)
     }
 
-    async fn set_status(
+    /// Moves an instance from one state to the next, unless something else moved it first.
+    pub(super) async fn set_status(
         &self,
         id: Uuid,
-        from: &str,
-        to: &str,
+        from: InstanceStatus,
+        to: InstanceStatus,
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         self.conn
@@ -336,15 +346,12 @@ pub async fn end_subscription_with_refund(
         .first()
         .ok_or_else(|| ApiError::internal("instance without subscription"))?;
     let user_id: Uuid = row.get("user_id")?;
-    if matches!(
-        row.get::<String>("status")?.as_str(),
-        "ACTIVE" | "PENDING_UPGRADE" | "SUSPENDED"
-    ) {
+    if row.get::<SubscriptionStatus>("status")?.is_live() {
         end_now(
             tx,
             subscription_id,
             row.get("plan_id")?,
-            "CANCELLED",
+            SubscriptionStatus::Cancelled,
             now,
             now,
         )

@@ -23,6 +23,7 @@ use crate::notifications::{self, Kind, Notice};
 use crate::params;
 use crate::ports::db::{Connection, Database, Row};
 use crate::ports::BoxFuture;
+use crate::states::SubscriptionStatus;
 use crate::subscriptions::end_now;
 
 #[derive(Debug, Default, Serialize)]
@@ -61,7 +62,7 @@ struct Due {
     id: Uuid,
     user_id: Uuid,
     plan_id: Uuid,
-    status: String,
+    status: SubscriptionStatus,
     price: Rupiah,
     period: Period,
     ends: bool,
@@ -199,14 +200,30 @@ async fn renew_next(
     let due = Due::from_row(row)?;
     let mut outcome = Outcome::default();
 
-    if due.status == "ACTIVE" && due.ends {
-        end_now(tx, due.id, due.plan_id, "CANCELLED", due.period.end, now).await?;
+    if due.status == SubscriptionStatus::Active && due.ends {
+        end_now(
+            tx,
+            due.id,
+            due.plan_id,
+            SubscriptionStatus::Cancelled,
+            due.period.end,
+            now,
+        )
+        .await?;
         outcome.cancelled = true;
         return Ok(Some(outcome));
     }
     if let Some(suspended_at) = due.suspended_at {
         if now >= suspended_at + Duration::days(settings.suspension_retention_days) {
-            end_now(tx, due.id, due.plan_id, "EXPIRED", now, now).await?;
+            end_now(
+                tx,
+                due.id,
+                due.plan_id,
+                SubscriptionStatus::Expired,
+                now,
+                now,
+            )
+            .await?;
             notice(
                 tx,
                 &due,
@@ -278,7 +295,7 @@ async fn renew_next(
         .await?;
     }
     if period.end > now {
-        if due.status == "SUSPENDED" {
+        if due.status == SubscriptionStatus::Suspended {
             resume(tx, &due, now).await?;
             outcome.resumed = true;
         }
@@ -291,7 +308,7 @@ async fn renew_next(
         params![due.id, now],
     )
     .await?;
-    if due.status == "SUSPENDED" {
+    if due.status == SubscriptionStatus::Suspended {
         return Ok(Some(outcome));
     }
     let grace_ends = due

@@ -12,6 +12,7 @@ use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::BoxFuture;
+use crate::states::SubscriptionStatus;
 
 /// Cancels a subscription. By default at the end of the paid period (auto-renew off; usable until
 /// then). `immediate` ends it now: the unused part of the period is refunded pro rata through the
@@ -38,13 +39,13 @@ pub async fn cancel(
                 )
                 .await?;
             let row = rows.first().ok_or_else(not_found)?;
-            let status: String = row.get("status")?;
+            let status: SubscriptionStatus = row.get("status")?;
             let period = Period {
                 start: row.get("period_start")?,
                 end: row.get("period_end")?,
                 anchor_day: row.get::<i32>("anchor_day")? as u32,
             };
-            let answer = |status: &str, effective: DateTime<Utc>, refund: Rupiah| {
+            let answer = |status: SubscriptionStatus, effective: DateTime<Utc>, refund: Rupiah| {
                 json!({
                     "subscriptionId": subscription_id,
                     "status": status,
@@ -52,17 +53,17 @@ pub async fn cancel(
                     "refunded": refund,
                 })
             };
-            match status.as_str() {
-                "CANCELLED" | "EXPIRED" => {
-                    return Ok(answer(&status, period.end.min(now), Rupiah::ZERO));
+            match status {
+                SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
+                    return Ok(answer(status, period.end.min(now), Rupiah::ZERO));
                 }
-                "PENDING_UPGRADE" => {
+                SubscriptionStatus::PendingUpgrade => {
                     return Err(ApiError::conflict(
                         "UPGRADE_IN_PROGRESS",
                         "An upgrade of this subscription is in progress; cancel once it is done",
                     ))
                 }
-                _ => {}
+                SubscriptionStatus::Active | SubscriptionStatus::Suspended => {}
             }
             if !immediate {
                 tx.execute(
@@ -72,12 +73,12 @@ pub async fn cancel(
                     params![subscription_id, now],
                 )
                 .await?;
-                return Ok(answer(&status, period.end, Rupiah::ZERO));
+                return Ok(answer(status, period.end, Rupiah::ZERO));
             }
 
             let user_id: Uuid = row.get("user_id")?;
             // A suspended subscription has not paid for the current period: nothing to refund.
-            let refund = if status == "ACTIVE" && refund_unused {
+            let refund = if status == SubscriptionStatus::Active && refund_unused {
                 prorate(Rupiah::new(row.get("price_monthly")?), &period, now)
             } else {
                 Rupiah::ZERO
@@ -99,7 +100,7 @@ pub async fn cancel(
                 tx,
                 subscription_id,
                 row.get("plan_id")?,
-                "CANCELLED",
+                SubscriptionStatus::Cancelled,
                 now,
                 now,
             )
@@ -111,11 +112,13 @@ pub async fn cancel(
                     target_type: "subscription",
                     target_id: subscription_id.to_string(),
                     before: Some(json!({ "status": status })),
-                    after: Some(json!({ "status": "CANCELLED", "refunded": refund })),
+                    after: Some(
+                        json!({ "status": SubscriptionStatus::Cancelled, "refunded": refund }),
+                    ),
                 };
                 record(tx, change, now).await?;
             }
-            Ok(answer("CANCELLED", now, refund))
+            Ok(answer(SubscriptionStatus::Cancelled, now, refund))
         })
     })
     .await

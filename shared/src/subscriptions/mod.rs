@@ -22,9 +22,7 @@ use crate::http::ApiError;
 use crate::ledger::LedgerError;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-
-/// Subscriptions that hold a quota slot and count as the user's one subscription to a service.
-pub const LIVE: &str = "('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')";
+use crate::states::SubscriptionStatus;
 
 fn not_found() -> ApiError {
     ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription")
@@ -46,13 +44,13 @@ fn payment_error(error: LedgerError) -> ApiError {
     }
 }
 
-/// Ends a live subscription with `status` (CANCELLED, EXPIRED): auto-renew off, its quota slot
+/// Ends a live subscription as cancelled or expired: auto-renew off, its quota slot
 /// freed, its instance marked for teardown.
 pub async fn end_now(
     tx: &dyn Connection,
     id: Uuid,
     plan_id: Uuid,
-    status: &str,
+    status: SubscriptionStatus,
     ended_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {

@@ -10,6 +10,7 @@ use crate::http::{ApiError, Page, Paging};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError, Row};
+use crate::states::SubscriptionStatus;
 
 const SUMMARY: &str = "s.id, s.status, s.auto_renew, s.cancel_at_period_end, s.price_monthly,
      s.period_start, s.period_end, s.grace_ends_at, s.created_at, s.ended_at,
@@ -63,7 +64,7 @@ fn summary(row: Row<'_>) -> Result<Value, DbError> {
 #[derive(Debug, Default)]
 pub struct SubscriptionFilter {
     pub user_id: Option<Uuid>,
-    pub status: Option<String>,
+    pub status: Option<SubscriptionStatus>,
     pub service: Option<String>,
     pub plan_id: Option<Uuid>,
 }
@@ -79,7 +80,7 @@ pub async fn list(
     let values = || {
         params![
             filter.user_id,
-            filter.status.clone(),
+            filter.status,
             filter.service.clone(),
             filter.plan_id
         ]
@@ -197,10 +198,10 @@ pub async fn upcoming_renewals(
              FROM subscriptions s
              JOIN plans p ON p.id = s.plan_id
              JOIN services sv ON sv.id = s.service_id
-             WHERE s.user_id = $1 AND s.status IN ('ACTIVE', 'PENDING_UPGRADE', 'SUSPENDED')
+             WHERE s.user_id = $1 AND s.status = ANY($2)
                AND s.auto_renew AND NOT s.cancel_at_period_end
              ORDER BY s.period_end, s.id",
-            params![user_id],
+            params![user_id, SubscriptionStatus::live_param()],
         )
         .await?;
     rows.iter()

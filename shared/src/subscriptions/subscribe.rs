@@ -3,7 +3,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::subdomain::{new_subdomain, InstanceName};
-use super::{payment_error, quota_exceeded, LIVE};
+use super::{payment_error, quota_exceeded};
 use crate::billing::Period;
 use crate::http::ApiError;
 use crate::ledger::{self, Transfer, TransferKind};
@@ -11,6 +11,7 @@ use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::ports::BoxFuture;
+use crate::states::SubscriptionStatus;
 
 pub struct SubscribeRequest {
     pub plan_id: Uuid,
@@ -250,11 +251,9 @@ async fn refuse_duplicate(
 ) -> Result<(), ApiError> {
     let live = tx
         .query(
-            &format!(
-                "SELECT id FROM subscriptions
-                 WHERE user_id = $1 AND service_id = $2 AND status IN {LIVE}"
-            ),
-            params![user_id, offer.service_id],
+            "SELECT id FROM subscriptions
+             WHERE user_id = $1 AND service_id = $2 AND status = ANY($3)",
+            params![user_id, offer.service_id, SubscriptionStatus::live_param()],
         )
         .await?;
     match live.first() {

@@ -12,6 +12,7 @@ use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, Row};
 use crate::ports::{BoxFuture, MaybeSend};
+use crate::states::SubscriptionStatus;
 
 /// Resizing an instance's workload to a plan: the Kubernetes side of an upgrade.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -153,9 +154,9 @@ async fn begin(
         .await?;
     let row = rows.first().ok_or_else(not_found)?;
     let user_id: Uuid = row.get("user_id")?;
-    match row.get::<String>("status")?.as_str() {
-        "ACTIVE" => {}
-        "PENDING_UPGRADE" => {
+    match row.get("status")? {
+        SubscriptionStatus::Active => {}
+        SubscriptionStatus::PendingUpgrade => {
             return Err(ApiError::conflict(
                 "UPGRADE_IN_PROGRESS",
                 "An upgrade of this subscription is in progress",
