@@ -247,7 +247,15 @@ async fn a_new_price_applies_from_the_next_period_only() {
         json!({"priceMonthly": 60_000}),
     )
     .await;
-    assert_eq!(raised.data()["price_monthly"], 60_000);
+    assert_eq!(raised.data()["priceMonthly"], 60_000);
+    let snake: Vec<&String> = raised
+        .data()
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.contains('_'))
+        .collect();
+    assert!(snake.is_empty(), "camelCase like every route: {snake:?}");
     let detail = app
         .get_as(
             &format!("/api/user/services/subscriptions/{sub_id}"),
@@ -289,7 +297,7 @@ async fn a_new_price_applies_from_the_next_period_only() {
             &admin.access_token,
         )
         .await;
-    assert_eq!(log.data()["items"][0]["before"]["price_monthly"], 50_000);
-    assert_eq!(log.data()["items"][0]["after"]["price_monthly"], 60_000);
+    assert_eq!(log.data()["items"][0]["before"]["priceMonthly"], 50_000);
+    assert_eq!(log.data()["items"][0]["after"]["priceMonthly"], 60_000);
     app.assert_ledger_sound().await;
 }

@@ -5,12 +5,9 @@ use spincat::admin::analytics::{self, Range};
 use spincat::admin::catalog::{self, Kind, Write};
 use spincat::admin::{self, Adjustment};
 use spincat::auth::{self, users, Role};
-use spincat::http::Input;
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::{views, ClusterSettings, Kube};
 use spincat::ledger;
-use spincat::ports::db::Connection;
-use spincat::ports::db::Param;
 use spincat::provisioning::cluster_error;
 use spincat::subscriptions::{self, SubscriptionFilter};
 use uuid::Uuid;
@@ -118,7 +115,9 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
         ("GET", ["api", "admin", "subscriptions", id]) => {
             let id = subscription_id(id)?;
             let conn = ctx.db().await?;
-            let owner = subscription_owner(conn.as_ref(), id).await?;
+            let owner = subscriptions::owner(conn.as_ref(), id)
+                .await?
+                .ok_or_else(subscription_not_found)?;
             let detail = subscriptions::detail(conn.as_ref(), owner, id).await?;
             Ok(Reply::ok("Subscription", detail))
         }
@@ -142,7 +141,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
         ("POST", ["api", "admin", "catalog", kind]) => {
             let kind = catalog_kind(kind)?;
-            let write = catalog_write(ctx, kind, true)?;
+            let write = Write::parse(ctx.json()?, kind, true)?;
             let conn = ctx.db().await?;
             let created = catalog::create(conn.as_ref(), admin.user_id, kind, write, now).await?;
             Ok(Reply::created("Created", created))
@@ -157,7 +156,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
         ("PUT", ["api", "admin", "catalog", kind, id]) => {
             let (kind, id) = (catalog_kind(kind)?, catalog_id(id)?);
-            let write = catalog_write(ctx, kind, false)?;
+            let write = Write::parse(ctx.json()?, kind, false)?;
             let conn = ctx.db().await?;
             let updated =
                 catalog::update(conn.as_ref(), admin.user_id, kind, id, write, now).await?;
@@ -250,21 +249,11 @@ fn user_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 fn subscription_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id)
-        .map_err(|_| ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription"))
+    Uuid::parse_str(id).map_err(|_| subscription_not_found())
 }
 
-async fn subscription_owner(conn: &dyn Connection, id: Uuid) -> Result<Uuid, ApiError> {
-    let rows = conn
-        .query(
-            "SELECT user_id FROM subscriptions WHERE id = $1",
-            spincat::params![id],
-        )
-        .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription"))?;
-    Ok(row.get("user_id")?)
+fn subscription_not_found() -> ApiError {
+    ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription")
 }
 
 async fn adjust_wallet(ctx: &Ctx, actor: Uuid, user: Uuid) -> Result<Reply, ApiError> {
@@ -321,222 +310,17 @@ async fn list_subscriptions(ctx: &Ctx) -> Result<Reply, ApiError> {
 }
 
 fn catalog_kind(kind: &str) -> Result<Kind, ApiError> {
-    match kind {
-        "categories" => Ok(Kind::Category),
-        "services" => Ok(Kind::Service),
-        "plans" => Ok(Kind::Plan),
-        other => Err(ApiError::not_found(
-            "ROUTE_NOT_FOUND",
-            format!("No catalog objects {other:?}"),
-        )),
-    }
+    Kind::from_path(kind).ok_or_else(|| {
+        ApiError::not_found("ROUTE_NOT_FOUND", format!("No catalog objects {kind:?}"))
+    })
 }
 
 fn catalog_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("NOT_FOUND", "No such catalog object"))
 }
 
-type Parse = fn(Input<'_>) -> Result<Param, String>;
-
-/// A writable field: its JSON name, its column, how it is read, and whether a create needs it.
-struct Spec(&'static str, &'static str, Parse, bool);
-
-fn text(max: usize) -> impl Fn(Input<'_>) -> Result<Param, String> {
-    move |v| {
-        let text = v.text()?.trim();
-        if text.chars().count() > max {
-            return Err(format!("must be at most {max} characters"));
-        }
-        Ok(Param::from(text))
-    }
-}
-
-fn short_text(v: Input<'_>) -> Result<Param, String> {
-    text(200)(v)
-}
-
-fn long_text(v: Input<'_>) -> Result<Param, String> {
-    text(5_000)(v)
-}
-
-fn name(v: Input<'_>) -> Result<Param, String> {
-    match v.text()?.trim() {
-        "" => Err("must not be empty".into()),
-        _ => short_text(v),
-    }
-}
-
-fn slug(v: Input<'_>) -> Result<Param, String> {
-    catalog::slug(v.text()?).map(Param::from)
-}
-
-fn flag(v: Input<'_>) -> Result<Param, String> {
-    v.boolean().map(Param::from)
-}
-
-fn id(v: Input<'_>) -> Result<Param, String> {
-    Uuid::parse_str(v.text()?.trim())
-        .map(Param::from)
-        .map_err(|_| "must be an id".into())
-}
-
-fn count(v: Input<'_>) -> Result<Param, String> {
-    match v.integer()? {
-        n @ 0..=1_000_000 => Ok(Param::Int32(n as i32)),
-        _ => Err("must be between 0 and 1000000".into()),
-    }
-}
-
-fn positive(v: Input<'_>) -> Result<Param, String> {
-    match v.integer()? {
-        n @ 1..=1_000_000 => Ok(Param::Int32(n as i32)),
-        _ => Err("must be between 1 and 1000000".into()),
-    }
-}
-
-fn price(v: Input<'_>) -> Result<Param, String> {
-    catalog::price(v.integer()?).map(|p| Param::Int64(p.amount()))
-}
-
-fn tier(v: Input<'_>) -> Result<Param, String> {
-    catalog::tier(v.text()?).map(Param::from)
-}
-
-fn tags(v: Input<'_>) -> Result<Param, String> {
-    let tags = v.json().as_array().ok_or("must be a list of tags")?;
-    tags.iter()
-        .map(|t| {
-            t.as_str()
-                .map(|t| t.trim().to_lowercase())
-                .filter(|t| !t.is_empty() && t.len() <= 40)
-                .ok_or_else(|| "each tag must be a short string".to_owned())
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Param::from)
-}
-
-fn features(v: Input<'_>) -> Result<Param, String> {
-    match v.json() {
-        serde_json::Value::Array(items) if items.iter().all(|i| i.is_string()) => {
-            Ok(Param::from(v.json()))
-        }
-        _ => Err("must be a list of strings".into()),
-    }
-}
-
-fn template(v: Input<'_>) -> Result<Param, String> {
-    catalog::template(v.json()).map_err(|e| match e.details {
-        Some(details) => format!("{}: {details}", e.message),
-        None => e.message,
-    })?;
-    Ok(Param::from(v.json()))
-}
-
-const CATEGORY: &[Spec] = &[
-    Spec("slug", "slug", slug, true),
-    Spec("name", "name", name, true),
-    Spec("description", "description", long_text, false),
-    Spec("icon", "icon", short_text, false),
-    Spec("sortOrder", "sort_order", count, false),
-    Spec("isActive", "is_active", flag, false),
-];
-
-const SERVICE: &[Spec] = &[
-    Spec("categoryId", "category_id", id, true),
-    Spec("slug", "slug", slug, true),
-    Spec("name", "name", name, true),
-    Spec("version", "version", name, true),
-    Spec("template", "template", template, true),
-    Spec("shortDescription", "short_description", short_text, false),
-    Spec("description", "description", long_text, false),
-    Spec("tags", "tags", tags, false),
-    Spec("iconUrl", "icon_url", short_text, false),
-    Spec("documentationUrl", "documentation_url", short_text, false),
-    Spec("isPublic", "is_public", flag, false),
-    Spec("isFeatured", "is_featured", flag, false),
-    Spec("isActive", "is_active", flag, false),
-    Spec("sortOrder", "sort_order", count, false),
-];
-
-const PLAN: &[Spec] = &[
-    Spec("serviceId", "service_id", id, true),
-    Spec("name", "name", name, true),
-    Spec("tier", "tier", tier, true),
-    Spec("priceMonthly", "price_monthly", price, true),
-    Spec("cpuMillicores", "cpu_millicores", positive, true),
-    Spec("memoryMib", "memory_mib", positive, true),
-    Spec("storageGib", "storage_gib", positive, true),
-    Spec("quotaTotal", "quota_total", count, true),
-    Spec(
-        "maxInstancesPerUser",
-        "max_instances_per_user",
-        positive,
-        true,
-    ),
-    Spec("description", "description", long_text, false),
-    Spec("features", "features", features, false),
-    Spec("isPopular", "is_popular", flag, false),
-    Spec("isActive", "is_active", flag, false),
-    Spec("sortOrder", "sort_order", count, false),
-];
-
-/// The columns a catalog write sets. Creating needs the required fields; an update changes only
-/// what it names, and never the parent or the quota in use (quota has its own route).
-fn catalog_write(ctx: &Ctx, kind: Kind, creating: bool) -> Result<Write, ApiError> {
-    let specs = match kind {
-        Kind::Category => CATEGORY,
-        Kind::Service => SERVICE,
-        Kind::Plan => PLAN,
-    };
-    let mut fields = ctx.json()?;
-    let mut columns = Vec::new();
-    for Spec(json_name, column, parse, required) in specs {
-        let fixed = !creating && matches!(*column, "category_id" | "service_id" | "quota_total");
-        if fixed {
-            continue;
-        }
-        let value = if creating && *required {
-            fields.required(json_name, *parse)
-        } else {
-            fields.optional(json_name, *parse)
-        };
-        if let Some(value) = value {
-            columns.push((*column, value));
-        }
-    }
-    fields.finish(|| Some(Write { columns }))
-}
-
-/// `from` and `to` are inclusive Asia/Jakarta days (default: the last 30 days up to today).
 async fn analytics(ctx: &Ctx, report: &str) -> Result<Reply, ApiError> {
-    let mut query = ctx.query();
-    let date = |v: Input<'_>| {
-        chrono::NaiveDate::parse_from_str(v.text()?.trim(), "%Y-%m-%d")
-            .map_err(|_| "must be a date YYYY-MM-DD".to_owned())
-    };
-    let today = (ctx.now + chrono::Duration::hours(7)).date_naive();
-    let from = query
-        .optional("from", date)
-        .unwrap_or(today - chrono::Duration::days(29));
-    let to = query.optional("to", date).unwrap_or(today);
-    if from > to {
-        query.reject("to", "must not be before from");
-    }
-    let granularity = query
-        .optional("granularity", |v| match v.text()?.trim() {
-            "day" => Ok("day"),
-            "week" => Ok("week"),
-            "month" => Ok("month"),
-            _ => Err("must be day, week or month".to_owned()),
-        })
-        .unwrap_or("day");
-    let range = query.finish(|| {
-        Some(Range {
-            from,
-            to,
-            granularity,
-        })
-    })?;
+    let range = Range::parse(ctx.query(), ctx.now)?;
     let conn = ctx.db().await?;
     let data = match report {
         "revenue" => analytics::revenue(conn.as_ref(), &range).await?,

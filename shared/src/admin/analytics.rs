@@ -2,8 +2,10 @@
 //! calendar days (UTC+7, no daylight saving): instants are stored in UTC and shifted by seven
 //! hours before they are cut into days, weeks (from Monday) and months.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
+
+use crate::http::{ApiError, Fields, Input};
 
 use crate::params;
 use crate::ports::db::{Connection, DbError};
@@ -16,6 +18,43 @@ pub struct Range {
     /// `day`, `week` or `month`.
     pub granularity: &'static str,
 }
+
+impl Range {
+    /// `from` and `to` as `YYYY-MM-DD` Jakarta days (by default the last 30 days up to today)
+    /// and `granularity` (`day`, `week` or `month`; by default `day`).
+    pub fn parse(mut query: Fields, now: DateTime<Utc>) -> Result<Self, ApiError> {
+        let date = |v: Input<'_>| {
+            NaiveDate::parse_from_str(v.text()?.trim(), "%Y-%m-%d")
+                .map_err(|_| "must be a date YYYY-MM-DD".to_owned())
+        };
+        let today = (now + JAKARTA_OFFSET).date_naive();
+        let from = query
+            .optional("from", date)
+            .unwrap_or(today - Duration::days(29));
+        let to = query.optional("to", date).unwrap_or(today);
+        if from > to {
+            query.reject("to", "must not be before from");
+        }
+        let granularity = query
+            .optional("granularity", |v| match v.text()?.trim() {
+                "day" => Ok("day"),
+                "week" => Ok("week"),
+                "month" => Ok("month"),
+                _ => Err("must be day, week or month".to_owned()),
+            })
+            .unwrap_or("day");
+        query.finish(|| {
+            Some(Range {
+                from,
+                to,
+                granularity,
+            })
+        })
+    }
+}
+
+/// Jakarta's distance from UTC, which the SQL below writes as `interval '7 hours'`.
+const JAKARTA_OFFSET: Duration = Duration::hours(7);
 
 /// Moves of money between wallets and the platform within the range, seen from the wallet side
 /// (so a refund that came back to the platform counts against refunds).

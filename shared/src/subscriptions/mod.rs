@@ -9,7 +9,7 @@ mod subscribe;
 mod upgrade;
 
 pub use cancel::cancel;
-pub use queries::{detail, list, upcoming_renewals, SubscriptionFilter, UpcomingRenewal};
+pub use queries::{detail, list, owner, upcoming_renewals, SubscriptionFilter, UpcomingRenewal};
 pub use subdomain::InstanceName;
 pub use subscribe::{subscribe, SubscribeRequest};
 pub use upgrade::{resume_upgrades, upgrade, Resize, Upgrader};

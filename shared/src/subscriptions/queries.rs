@@ -60,6 +60,17 @@ fn summary(row: Row<'_>) -> Result<Value, DbError> {
     }))
 }
 
+/// Whose subscription this is, if it exists.
+pub async fn owner(conn: &dyn Connection, id: Uuid) -> Result<Option<Uuid>, DbError> {
+    let rows = conn
+        .query(
+            "SELECT user_id FROM subscriptions WHERE id = $1",
+            params![id],
+        )
+        .await?;
+    rows.first().map(|row| row.get("user_id")).transpose()
+}
+
 /// Which subscriptions to list: one user's (their own list) or anyone's (operators).
 #[derive(Debug, Default)]
 pub struct SubscriptionFilter {

@@ -6,13 +6,16 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::audit::{record, Change};
-use crate::catalog::{DeploymentTemplate, PlanTier};
+use crate::catalog::DeploymentTemplate;
 use crate::http::{ApiError, FieldError};
-use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::{Connection, DbError};
+use crate::ports::db::{Connection, DbError, Param};
 use crate::ports::BoxFuture;
 use crate::states::SubscriptionStatus;
+
+mod write;
+
+pub use write::Write;
 
 /// A catalog object administrators write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind a path segment names: `categories`, `services`, `plans`.
+    pub fn from_path(segment: &str) -> Option<Self> {
+        match segment {
+            "categories" => Some(Kind::Category),
+            "services" => Some(Kind::Service),
+            "plans" => Some(Kind::Plan),
+            _ => None,
+        }
+    }
+
     fn table(self) -> &'static str {
         match self {
             Kind::Category => "categories",
@@ -58,24 +71,8 @@ impl Kind {
     }
 }
 
-/// A slug: lower-case letters and digits in dash-separated words, at most 60 characters.
-pub fn slug(text: &str) -> Result<String, String> {
-    let slug = text.trim();
-    let valid = (1..=60).contains(&slug.len())
-        && slug.split('-').all(|w| {
-            !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-    if valid {
-        Ok(slug.to_owned())
-    } else {
-        Err("must be lower-case words of letters and digits joined by dashes".into())
-    }
-}
-
 /// A deployment template that will deploy: it parses, and every field makes sense.
-pub fn template(value: &Value) -> Result<DeploymentTemplate, ApiError> {
+fn template(value: &Value) -> Result<DeploymentTemplate, ApiError> {
     let template: DeploymentTemplate = serde_json::from_value(value.clone())
         .map_err(|e| ApiError::field("template", format!("is not a deployment template: {e}")))?;
     let problems = template.problems();
@@ -125,7 +122,27 @@ async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, Ap
             format!("No such {}", kind.name()),
         )
     })?;
-    Ok(row.get("row")?)
+    Ok(camel_case(row.get("row")?))
+}
+
+/// A stored row as the API speaks: `price_monthly` becomes `priceMonthly`.
+fn camel_case(row: Value) -> Value {
+    let Value::Object(columns) = row else {
+        return row;
+    };
+    let camel = |column: &str| {
+        let mut words = column.split('_');
+        let first = words.next().unwrap_or_default().to_owned();
+        words.fold(first, |mut name, word| {
+            let mut chars = word.chars();
+            if let Some(c) = chars.next() {
+                name.extend(c.to_uppercase());
+                name.push_str(chars.as_str());
+            }
+            name
+        })
+    };
+    Value::Object(columns.into_iter().map(|(k, v)| (camel(&k), v)).collect())
 }
 
 /// The object as stored, locked until the transaction ends.
@@ -180,12 +197,7 @@ pub async fn list(conn: &dyn Connection, kind: Kind) -> Result<Vec<Value>, DbErr
             &[],
         )
         .await?;
-    rows.iter().map(|r| r.get("row")).collect()
-}
-
-/// Column values to write, in the order of the statement's parameters `$3...`.
-pub struct Write {
-    pub columns: Vec<(&'static str, crate::ports::db::Param)>,
+    rows.iter().map(|r| Ok(camel_case(r.get("row")?))).collect()
 }
 
 /// Inserts an object of `kind`. Returns it as stored.
@@ -208,7 +220,7 @@ pub async fn create(
                 names.join(", "),
                 placeholders.join(", ")
             );
-            let mut params: Vec<crate::ports::db::Param> = vec![id.into(), now.into()];
+            let mut params: Vec<Param> = vec![id.into(), now.into()];
             params.extend(write.columns.iter().map(|(_, v)| v.clone()));
             tx.execute(&sql, &params)
                 .await
@@ -247,11 +259,7 @@ pub async fn update(
     conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
         Box::pin(async move {
             let before = locked_snapshot(tx, kind, id).await?;
-            let deactivating = write
-                .columns
-                .iter()
-                .any(|(c, v)| *c == "is_active" && *v == crate::ports::db::Param::Bool(false));
-            if deactivating && before["is_active"] == json!(true) {
+            if write.deactivates() && before["isActive"] == json!(true) {
                 refuse_if_in_use(tx, kind, id, "deactivated").await?;
             }
             if !write.columns.is_empty() {
@@ -266,7 +274,7 @@ pub async fn update(
                     kind.table(),
                     sets.join(", ")
                 );
-                let mut params: Vec<crate::ports::db::Param> = vec![id.into(), now.into()];
+                let mut params: Vec<Param> = vec![id.into(), now.into()];
                 params.extend(write.columns.iter().map(|(_, v)| v.clone()));
                 tx.execute(&sql, &params)
                     .await
@@ -328,20 +336,4 @@ pub async fn delete(
         })
     })
     .await
-}
-
-/// Parsers for the fields of catalog writes.
-pub fn tier(text: &str) -> Result<String, String> {
-    text.trim()
-        .to_ascii_uppercase()
-        .parse::<PlanTier>()
-        .map(|t| t.as_str().to_owned())
-}
-
-pub fn price(amount: i64) -> Result<Rupiah, String> {
-    if (0..=1_000_000_000).contains(&amount) {
-        Ok(Rupiah::new(amount))
-    } else {
-        Err("must be between 0 and 1000000000 rupiah".into())
-    }
 }
