@@ -3,6 +3,7 @@
 //! runs requests through. Function crates are thin routes over this crate.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
@@ -14,6 +15,7 @@ pub mod ledger;
 pub mod logging;
 pub mod money;
 pub mod notifications;
+pub mod password;
 pub mod payments;
 pub mod ports;
 pub mod provisioning;

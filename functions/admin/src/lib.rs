@@ -4,6 +4,7 @@ use serde_json::json;
 use spincat::admin::analytics::{self, Range};
 use spincat::admin::catalog::{self, Kind, Write};
 use spincat::admin::{self, Adjustment};
+use spincat::audit;
 use spincat::auth::{self, users, Role};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::{views, ClusterSettings, Kube};
@@ -189,8 +190,7 @@ async fn audit_log(ctx: &Ctx) -> Result<Reply, ApiError> {
     let paging = Paging::from_query(&mut query);
     query.finish(|| Some(()))?;
     let conn = ctx.db().await?;
-    let page =
-        admin::audit_log(conn.as_ref(), action.as_deref(), target.as_deref(), paging).await?;
+    let page = audit::list(conn.as_ref(), action.as_deref(), target.as_deref(), paging).await?;
     Ok(Reply::ok("Audit log", page.to_json()))
 }
 

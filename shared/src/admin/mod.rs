@@ -2,11 +2,9 @@
 //! change is written to the audit log in the same transaction as the change itself.
 
 pub mod analytics;
-mod audit;
 pub mod catalog;
 mod quota;
 mod users;
 
-pub use audit::{list as audit_log, record, Change};
 pub use quota::{adjust_quota, check_quota, quota_view};
 pub use users::{adjust_wallet, set_active, set_role, user_detail, Adjustment};

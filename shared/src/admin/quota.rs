@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::audit::{record, Change};
+use crate::audit::{record, Change};
 use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, DbError, Param};

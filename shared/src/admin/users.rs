@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::audit::{record, Change};
+use crate::audit::{record, Change};
 use crate::auth::users::{self, User};
 use crate::auth::Role;
 use crate::http::{ApiError, Paging};

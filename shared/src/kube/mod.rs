@@ -4,6 +4,7 @@
 
 mod client;
 mod error;
+pub mod names;
 mod rollout;
 mod settings;
 pub mod views;

@@ -1,6 +1,6 @@
 //! Where password hashing runs.
 
-use crate::auth::{Password, PasswordHash};
+use crate::password::{Password, PasswordHash};
 
 use super::MaybeSend;
 

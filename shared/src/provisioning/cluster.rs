@@ -10,9 +10,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 
 use super::context::Instance;
-use super::names;
 use super::render::{self, PlanResources, Workload};
 use crate::catalog::WorkloadKind;
+use crate::kube::names;
 use crate::kube::{rollout_complete, ClusterSettings, Kube, KubeError, Rollout};
 
 pub struct Cluster<'a> {

@@ -11,13 +11,11 @@ use super::cluster::Cluster;
 use super::context::{self, Instance};
 use crate::http::ApiError;
 use crate::kube::{ClusterSettings, Kube, KubeError};
-use crate::ledger::{self, Transfer};
-use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::{BoxFuture, ConfigError, HttpClient};
-use crate::states::{InstanceStatus, SubscriptionStatus};
-use crate::subscriptions::{end_now, Resize};
+use crate::states::InstanceStatus;
+use crate::subscriptions::{end_with_full_refund, Resize};
 
 pub struct Provisioner<'a> {
     pub conn: &'a dyn Connection,
@@ -227,7 +225,7 @@ impl<'a> Provisioner<'a> {
                     if claimed == 0 {
                         return Ok(false);
                     }
-                    end_subscription_with_refund(tx, subscription_id, "provision-failed", "App never ran: refunded", now).await?;
+                    end_with_full_refund(tx, subscription_id, "provision-failed", "App never ran: refunded", now).await?;
                     Ok(true)
                 })
             })
@@ -325,62 +323,6 @@ pub fn cluster_error(error: KubeError) -> ApiError {
         "CLUSTER_ERROR",
         "The cluster could not complete this request; try again shortly",
     )
-}
-
-/// Ends a live subscription now, frees its quota slot and refunds what it was charged, net of
-/// refunds already made. For an app that never ran, or one an operator removes with a refund.
-pub async fn end_subscription_with_refund(
-    tx: &dyn Connection,
-    subscription_id: Uuid,
-    key_prefix: &str,
-    description: &str,
-    now: DateTime<Utc>,
-) -> Result<Rupiah, ApiError> {
-    let rows = tx
-        .query(
-            "SELECT user_id, plan_id, status FROM subscriptions WHERE id = $1 FOR UPDATE",
-            params![subscription_id],
-        )
-        .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| ApiError::internal("instance without subscription"))?;
-    let user_id: Uuid = row.get("user_id")?;
-    if row.get::<SubscriptionStatus>("status")?.is_live() {
-        end_now(
-            tx,
-            subscription_id,
-            row.get("plan_id")?,
-            SubscriptionStatus::Cancelled,
-            now,
-            now,
-        )
-        .await?;
-    }
-    let paid = tx
-        .query(
-            "SELECT coalesce(-sum(e.amount), 0)::bigint AS net
-             FROM ledger_transfers t
-             JOIN ledger_entries e ON e.transfer_id = t.id
-             JOIN ledger_accounts a ON a.id = e.account_id AND a.user_id = $2
-             WHERE t.reference = $1",
-            params![subscription_id.to_string(), user_id],
-        )
-        .await?;
-    let net = Rupiah::new(paid.first().map(|r| r.get::<i64>("net")).unwrap_or(Ok(0))?);
-    if net > Rupiah::ZERO {
-        let refund = Transfer::refund(
-            format!("{key_prefix}:{subscription_id}"),
-            user_id,
-            net,
-            description.to_owned(),
-            subscription_id,
-        );
-        ledger::post(tx, &refund, now)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    Ok(net)
 }
 
 /// An upgrade's resize: re-apply the workload and the namespace quota for the subscription's new

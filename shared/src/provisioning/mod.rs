@@ -8,10 +8,7 @@ mod context;
 pub mod domains;
 mod instances;
 mod lifecycle;
-pub mod names;
 pub mod render;
 
 pub use instances::{InstanceChange, InstanceFilter};
-pub use lifecycle::{
-    cluster_error, end_subscription_with_refund, Provisioner, ProvisioningSummary, Step,
-};
+pub use lifecycle::{cluster_error, Provisioner, ProvisioningSummary, Step};

@@ -27,8 +27,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::names::{self, ENV_DIGEST, RESTARTED_AT};
 use crate::catalog::{DeploymentTemplate, HealthCheck, Protocol, WorkloadKind};
+use crate::kube::names::{self, ENV_DIGEST, RESTARTED_AT};
 use crate::kube::ClusterSettings;
 
 /// A plan's share of the cluster.

@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{end_now, not_found, payment_error};
-use crate::admin::{record, Change};
+use crate::audit::{record, Change};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::http::ApiError;

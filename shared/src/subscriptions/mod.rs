@@ -19,7 +19,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::http::ApiError;
-use crate::ledger::LedgerError;
+use crate::ledger::{self, LedgerError, Transfer};
+use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::states::SubscriptionStatus;
@@ -73,6 +74,60 @@ pub async fn end_now(
     )
     .await?;
     Ok(())
+}
+
+/// Ends a live subscription now, frees its quota slot and refunds what it was charged, net of
+/// refunds already made. For an app that never ran, or one an operator removes with a refund.
+pub async fn end_with_full_refund(
+    tx: &dyn Connection,
+    subscription_id: Uuid,
+    key_prefix: &str,
+    description: &str,
+    now: DateTime<Utc>,
+) -> Result<Rupiah, ApiError> {
+    let rows = tx
+        .query(
+            "SELECT user_id, plan_id, status FROM subscriptions WHERE id = $1 FOR UPDATE",
+            params![subscription_id],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(not_found)?;
+    let user_id: Uuid = row.get("user_id")?;
+    if row.get::<SubscriptionStatus>("status")?.is_live() {
+        end_now(
+            tx,
+            subscription_id,
+            row.get("plan_id")?,
+            SubscriptionStatus::Cancelled,
+            now,
+            now,
+        )
+        .await?;
+    }
+    let paid = tx
+        .query(
+            "SELECT coalesce(-sum(e.amount), 0)::bigint AS net
+             FROM ledger_transfers t
+             JOIN ledger_entries e ON e.transfer_id = t.id
+             JOIN ledger_accounts a ON a.id = e.account_id AND a.user_id = $2
+             WHERE t.reference = $1",
+            params![subscription_id.to_string(), user_id],
+        )
+        .await?;
+    let net = Rupiah::new(paid.first().map(|r| r.get::<i64>("net")).unwrap_or(Ok(0))?);
+    if net > Rupiah::ZERO {
+        let refund = Transfer::refund(
+            format!("{key_prefix}:{subscription_id}"),
+            user_id,
+            net,
+            description.to_owned(),
+            subscription_id,
+        );
+        ledger::post(tx, &refund, now)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(net)
 }
 
 fn quota_exceeded(plan: &str) -> ApiError {

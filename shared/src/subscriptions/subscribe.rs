@@ -6,6 +6,7 @@ use super::subdomain::{new_subdomain, InstanceName};
 use super::{payment_error, quota_exceeded};
 use crate::billing::Period;
 use crate::http::ApiError;
+use crate::kube::names;
 use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
@@ -189,8 +190,8 @@ async fn open(
             user_id,
             name.as_str(),
             subdomain.as_str(),
-            format!("spincat-u-{}", user_id.simple()),
-            format!("i-{}", instance_id.simple()),
+            names::namespace(user_id),
+            names::resource(instance_id),
             now
         ],
     )

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::audit::{record, Change};
+use crate::audit::{record, Change};
 use crate::catalog::DeploymentTemplate;
 use crate::http::{ApiError, FieldError};
 use crate::params;

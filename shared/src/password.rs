@@ -1,3 +1,5 @@
+//! Passwords and their Argon2id hashes: the values accounts keep and the ports hash.
+
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 

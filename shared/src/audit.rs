@@ -1,3 +1,7 @@
+//! The audit log: every administrator's change to an object, with what it was before and
+//! after, written in the same transaction as the change. Admin routes and subscriptions (an
+//! administrator cancelling for a user) both record here.
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;

@@ -1,4 +1,6 @@
-//! Kubernetes names and labels, derived from ids: DNS-safe and at most 63 characters.
+//! Kubernetes names and labels of what Spincat provisions, derived from ids: DNS-safe and at
+//! most 63 characters. Subscriptions name an instance's objects when they create it;
+//! provisioning creates them.
 
 use std::collections::BTreeMap;
 
