@@ -67,12 +67,11 @@ pub async fn list(
     let condition =
         "($1::text IS NULL OR l.action = $1) AND ($2::text IS NULL OR l.target_id = $2)";
     let total = conn
-        .query(
+        .scalar(
             &format!("SELECT count(*) AS total FROM audit_log l WHERE {condition}"),
             params![action, target_id],
         )
         .await?;
-    let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
     let rows = conn
         .query(
             &format!(

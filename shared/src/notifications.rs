@@ -90,12 +90,11 @@ pub async fn list(
 ) -> Result<Page<Notification>, DbError> {
     let condition = "user_id = $1 AND (NOT $2 OR read_at IS NULL)";
     let total = conn
-        .query(
+        .scalar(
             &format!("SELECT count(*) AS total FROM notifications WHERE {condition}"),
             params![user_id, unread_only],
         )
         .await?;
-    let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
     let rows = conn
         .query(
             &format!(

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::http::ApiError;
 use crate::params;
-use crate::ports::{BoxFuture, Connection};
+use crate::ports::Connection;
 
 /// Requests of one user that may wait on an upstream at once.
 pub const CALLS_PER_USER: i64 = 10;
@@ -58,33 +58,31 @@ async fn claim(
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Option<Uuid>, ApiError>> {
-        Box::pin(async move {
-            tx.query(
-                "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
-                params![user_id],
-            )
-            .await?;
-            tx.execute(
-                "DELETE FROM upstream_calls WHERE user_id = $1 AND expires_at <= $2",
-                params![user_id, now],
-            )
-            .await?;
-            let taken = tx
-                .query(
-                    "INSERT INTO upstream_calls (user_id, expires_at)
+    crate::transaction!(conn, |tx| -> Result<Option<Uuid>, ApiError> {
+        tx.query(
+            "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
+            params![user_id],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM upstream_calls WHERE user_id = $1 AND expires_at <= $2",
+            params![user_id, now],
+        )
+        .await?;
+        let taken = tx
+            .query(
+                "INSERT INTO upstream_calls (user_id, expires_at)
                      SELECT $1, $2
                      WHERE (SELECT count(*) FROM upstream_calls WHERE user_id = $1) < $3
                      RETURNING id",
-                    params![
-                        user_id,
-                        now + Duration::seconds(LEASE_SECONDS),
-                        CALLS_PER_USER
-                    ],
-                )
-                .await?;
-            Ok(taken.first().map(|row| row.get("id")).transpose()?)
-        })
+                params![
+                    user_id,
+                    now + Duration::seconds(LEASE_SECONDS),
+                    CALLS_PER_USER
+                ],
+            )
+            .await?;
+        Ok(taken.first().map(|row| row.get("id")).transpose()?)
     })
     .await
 }

@@ -102,7 +102,7 @@ pub async fn transactions(
          AND ($4::date IS NULL OR created_at >= $4)
          AND ($5::date IS NULL OR created_at < $5::date + 1)";
     let total = conn
-        .query(
+        .scalar(
             &format!("SELECT count(*) AS total FROM wallet_transactions WHERE {condition}"),
             params![
                 user_id,
@@ -113,7 +113,6 @@ pub async fn transactions(
             ],
         )
         .await?;
-    let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
     let rows = conn
         .query(
             &format!(

@@ -6,7 +6,6 @@ use crate::audit::{record, Change};
 use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, DbError, Param};
-use crate::ports::BoxFuture;
 use crate::states::SubscriptionStatus;
 
 /// A plan counts as near capacity from this share of its quota.
@@ -66,8 +65,7 @@ pub async fn adjust_quota(
     total: i32,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
             let rows = tx
                 .query(
                     "SELECT quota_total, quota_used FROM plans WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
@@ -98,7 +96,6 @@ pub async fn adjust_quota(
             .await?;
             Ok(json!({ "planId": plan_id, "total": total, "used": used, "available": total - used }))
         })
-    })
     .await
 }
 

@@ -10,7 +10,6 @@ use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer,
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
-use crate::ports::BoxFuture;
 use crate::{subscriptions, wallet};
 
 fn user_not_found() -> ApiError {
@@ -64,29 +63,27 @@ pub async fn set_role(
     if actor == id {
         return Err(not_yourself("change the role of"));
     }
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
-            let before = locked_user(tx, id).await?;
-            tx.execute(
-                "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1",
-                params![id, role.as_str(), now],
-            )
-            .await?;
-            record(
-                tx,
-                Change {
-                    actor,
-                    action: "user.role",
-                    target_type: "user",
-                    target_id: id.to_string(),
-                    before: Some(json!({ "role": before.role })),
-                    after: Some(json!({ "role": role })),
-                },
-                now,
-            )
-            .await?;
-            Ok(json!({ "id": id, "role": role }))
-        })
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+        let before = locked_user(tx, id).await?;
+        tx.execute(
+            "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1",
+            params![id, role.as_str(), now],
+        )
+        .await?;
+        record(
+            tx,
+            Change {
+                actor,
+                action: "user.role",
+                target_type: "user",
+                target_id: id.to_string(),
+                before: Some(json!({ "role": before.role })),
+                after: Some(json!({ "role": role })),
+            },
+            now,
+        )
+        .await?;
+        Ok(json!({ "id": id, "role": role }))
     })
     .await
 }
@@ -103,8 +100,7 @@ pub async fn set_active(
     if actor == id && !active {
         return Err(not_yourself("deactivate"));
     }
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
             let before = locked_user(tx, id).await?;
             tx.execute(
                 "UPDATE users SET is_active = $2, updated_at = $3 WHERE id = $1",
@@ -129,7 +125,6 @@ pub async fn set_active(
             .await?;
             Ok(json!({ "id": id, "isActive": active }))
         })
-    })
     .await
 }
 
@@ -157,8 +152,7 @@ pub async fn adjust_wallet(
             .clone()
             .unwrap_or_else(|| Uuid::new_v4().to_string())
     );
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
             users::find(tx, user_id).await?.ok_or_else(user_not_found)?;
             let before = ledger::wallet_balance(tx, user_id).await?;
             let amount = Rupiah::new(adjustment.amount.abs());
@@ -215,7 +209,6 @@ pub async fn adjust_wallet(
                 "replayed": replayed,
             }))
         })
-    })
     .await
 }
 

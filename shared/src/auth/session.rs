@@ -13,7 +13,7 @@ use super::{
 use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-use crate::ports::{BoxFuture, Passwords};
+use crate::ports::Passwords;
 
 pub struct Registration {
     pub name: PersonName,
@@ -124,46 +124,43 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<Session, ApiError> {
     let digest = token.digest();
-    let presented = conn
-        .transaction(|tx| -> BoxFuture<'_, Result<Presented, ApiError>> {
-            Box::pin(async move {
-                let spent = tx
-                    .query(
-                        "UPDATE refresh_tokens SET rotated_at = $2
+    let presented = crate::transaction!(conn, |tx| -> Result<Presented, ApiError> {
+        let spent = tx
+            .query(
+                "UPDATE refresh_tokens SET rotated_at = $2
                      WHERE token_digest = $1 AND rotated_at IS NULL AND revoked_at IS NULL
                        AND expires_at > $2
                      RETURNING user_id, family_id",
-                        params![digest.as_str(), now],
-                    )
-                    .await?;
-                if let Some(row) = spent.first() {
-                    let family_id: Uuid = row.get("family_id")?;
-                    return Ok(match users::find(tx, row.get("user_id")?).await? {
-                        Some(user) if user.is_active => Presented::Fresh(
-                            start_session(tx, settings, user, family_id, now).await?,
-                        ),
-                        _ => {
-                            revoke_family(tx, family_id, now).await?;
-                            Presented::UserDisabled
-                        }
-                    });
+                params![digest.as_str(), now],
+            )
+            .await?;
+        if let Some(row) = spent.first() {
+            let family_id: Uuid = row.get("family_id")?;
+            return Ok(match users::find(tx, row.get("user_id")?).await? {
+                Some(user) if user.is_active => {
+                    Presented::Fresh(start_session(tx, settings, user, family_id, now).await?)
                 }
-                let known = tx
-                    .query(
-                        "SELECT family_id, rotated_at FROM refresh_tokens WHERE token_digest = $1",
-                        params![digest.as_str()],
-                    )
-                    .await?;
-                match known.first() {
-                    Some(row) if row.get::<Option<DateTime<Utc>>>("rotated_at")?.is_some() => {
-                        revoke_family(tx, row.get("family_id")?, now).await?;
-                        Ok(Presented::Reused)
-                    }
-                    _ => Ok(Presented::Invalid),
+                _ => {
+                    revoke_family(tx, family_id, now).await?;
+                    Presented::UserDisabled
                 }
-            })
-        })
-        .await?;
+            });
+        }
+        let known = tx
+            .query(
+                "SELECT family_id, rotated_at FROM refresh_tokens WHERE token_digest = $1",
+                params![digest.as_str()],
+            )
+            .await?;
+        match known.first() {
+            Some(row) if row.get::<Option<DateTime<Utc>>>("rotated_at")?.is_some() => {
+                revoke_family(tx, row.get("family_id")?, now).await?;
+                Ok(Presented::Reused)
+            }
+            _ => Ok(Presented::Invalid),
+        }
+    })
+    .await?;
     match presented {
         Presented::Fresh(session) => Ok(session),
         Presented::Reused => Err(ApiError::unauthorized(

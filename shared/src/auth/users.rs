@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Email, PasswordHash, PersonName, Phone, Role};
 use crate::http::{Page, Paging};
 use crate::params;
-use crate::ports::db::{contains_pattern, Connection, DbError, Row};
+use crate::ports::db::{contains_pattern, Connection, DbError, FromRow, Row};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +21,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-impl User {
+impl FromRow for User {
     fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
             id: row.get("id")?,
@@ -78,8 +78,7 @@ pub async fn insert(
 
 pub async fn find(conn: &dyn Connection, id: Uuid) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    let rows = conn.query(&sql, params![id]).await?;
-    rows.first().map(User::from_row).transpose()
+    conn.fetch_optional(&sql, params![id]).await
 }
 
 pub async fn find_with_password(
@@ -107,12 +106,11 @@ pub async fn list(
     let pattern = search.map(contains_pattern);
     let condition = "($1::text IS NULL OR email ILIKE $1 OR name ILIKE $1)";
     let total = conn
-        .query(
+        .scalar(
             &format!("SELECT count(*) AS total FROM users WHERE {condition}"),
             params![pattern.clone()],
         )
         .await?;
-    let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
     let rows = conn
         .query(
             &format!(

@@ -9,7 +9,7 @@ use super::PlanTier;
 use crate::http::{Page, Paging};
 use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::{contains_pattern, Connection, DbError, Param, Row};
+use crate::ports::db::{contains_pattern, Connection, DbError, FromRow, Param, Row};
 
 /// A service is visible when it, and its category, are live.
 const VISIBLE_SERVICE: &str = "s.is_active AND s.is_public AND s.deleted_at IS NULL
@@ -54,7 +54,7 @@ pub struct ServiceSummary {
     pub category: CategoryRef,
 }
 
-impl ServiceSummary {
+impl FromRow for ServiceSummary {
     fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
             id: row.get("id")?,
@@ -109,7 +109,7 @@ pub struct PlanOffer {
     pub features: Value,
 }
 
-impl PlanOffer {
+impl FromRow for PlanOffer {
     fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         let tier: String = row.get("tier")?;
         tier.parse::<PlanTier>()
@@ -221,8 +221,7 @@ async fn count_services(
         "SELECT count(*) AS total FROM services s JOIN categories c ON c.id = s.category_id
          WHERE {condition}"
     );
-    let rows = conn.query(&sql, params).await?;
-    rows.first().map(|row| row.get("total")).unwrap_or(Ok(0))
+    conn.scalar(&sql, params).await
 }
 
 /// A visible service with its active plans, cheapest first.
@@ -241,7 +240,7 @@ pub async fn service_detail(
     };
     let summary = ServiceSummary::from_row(row)?;
     let plans = conn
-        .query(
+        .fetch_all(
             "SELECT id, name, tier, description, price_monthly, cpu_millicores, memory_mib,
                     storage_gib, quota_total, quota_used, max_instances_per_user, is_popular,
                     features
@@ -254,10 +253,7 @@ pub async fn service_detail(
     Ok(Some(ServiceDetail {
         description: row.get("description")?,
         documentation_url: row.get("documentation_url")?,
-        plans: plans
-            .iter()
-            .map(PlanOffer::from_row)
-            .collect::<Result<_, _>>()?,
+        plans,
         summary,
     }))
 }

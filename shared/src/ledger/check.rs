@@ -67,8 +67,8 @@ pub async fn check(conn: &dyn Connection) -> Result<LedgerReport, DbError> {
         ));
     }
 
-    let broken_runs = conn
-        .query(
+    let broken: i64 = conn
+        .scalar(
             "SELECT count(*) AS broken FROM (
                  SELECT e.balance_after,
                         sum(e.amount) OVER (PARTITION BY e.account_id ORDER BY e.id) AS running
@@ -79,10 +79,6 @@ pub async fn check(conn: &dyn Connection) -> Result<LedgerReport, DbError> {
             &[],
         )
         .await?;
-    let broken: i64 = broken_runs
-        .first()
-        .map(|r| r.get("broken"))
-        .unwrap_or(Ok(0))?;
     if broken > 0 {
         problems.push(format!(
             "{broken} wallet entries carry a wrong running balance"

@@ -15,8 +15,8 @@ use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer,
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
-use crate::ports::db::{Connection, DbError, Row};
-use crate::ports::{BoxFuture, HttpClient};
+use crate::ports::db::{Connection, DbError, FromRow, Row};
+use crate::ports::HttpClient;
 use crate::states::TopUpStatus;
 
 pub struct TopUpRequest {
@@ -34,7 +34,7 @@ struct StoredTopUp {
     failure_reason: Option<String>,
 }
 
-impl StoredTopUp {
+impl FromRow for StoredTopUp {
     fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
             order_id: row.get("order_id")?,
@@ -145,17 +145,13 @@ async fn replay(
     request: &TopUpRequest,
     settings: &PaymentSettings,
 ) -> Result<Value, ApiError> {
-    let rows = conn
-        .query(
+    let first: StoredTopUp = conn
+        .fetch_optional(
             "SELECT order_id, amount, status, snap_token, redirect_url, failure_reason
              FROM topups WHERE user_id = $1 AND idempotency_key = $2",
             params![user_id, request.idempotency_key.clone()],
         )
-        .await?;
-    let first = rows
-        .first()
-        .map(StoredTopUp::from_row)
-        .transpose()?
+        .await?
         .ok_or_else(|| ApiError::internal("idempotent top-up vanished"))?;
     if first.amount != request.amount {
         return Err(ApiError::unprocessable(
@@ -235,50 +231,48 @@ pub async fn apply_report(
     report: &GatewayReport,
     now: DateTime<Utc>,
 ) -> Result<Applied, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Applied, ApiError>> {
-        Box::pin(async move {
-            let rows = tx
-                .query(
-                    "SELECT user_id, amount, status FROM topups WHERE order_id = $1 FOR UPDATE",
-                    params![report.order_id.as_str()],
-                )
-                .await?;
-            let Some(row) = rows.first() else {
-                return Ok(ignored("unknown order"));
-            };
-            let user_id: Uuid = row.get("user_id")?;
-            let amount = Rupiah::new(row.get("amount")?);
-            let status: TopUpStatus = row.get("status")?;
-            if report.amount() != Ok(amount) {
-                return Ok(Applied::AmountMismatch {
-                    expected: amount,
-                    reported: report.gross_amount.clone(),
-                });
+    crate::transaction!(conn, |tx| -> Result<Applied, ApiError> {
+        let rows = tx
+            .query(
+                "SELECT user_id, amount, status FROM topups WHERE order_id = $1 FOR UPDATE",
+                params![report.order_id.as_str()],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(ignored("unknown order"));
+        };
+        let user_id: Uuid = row.get("user_id")?;
+        let amount = Rupiah::new(row.get("amount")?);
+        let status: TopUpStatus = row.get("status")?;
+        if report.amount() != Ok(amount) {
+            return Ok(Applied::AmountMismatch {
+                expected: amount,
+                reported: report.gross_amount.clone(),
+            });
+        }
+        let settled = status.was_settled();
+        let applied = match (report.outcome(), settled) {
+            (Outcome::Paid, false) => {
+                credit(tx, report, user_id, amount, now).await?;
+                Applied::Credited
             }
-            let settled = status.was_settled();
-            let applied = match (report.outcome(), settled) {
-                (Outcome::Paid, false) => {
-                    credit(tx, report, user_id, amount, now).await?;
-                    Applied::Credited
-                }
-                (Outcome::Paid, true) => Applied::AlreadySettled,
-                (Outcome::Waiting, false) if status == TopUpStatus::Pending => {
-                    record(tx, report, TopUpStatus::Pending, None, now).await?;
-                    Applied::StillPending
-                }
-                (Outcome::Failed, false) if status == TopUpStatus::Pending => {
-                    let reason = report.transaction_status.clone();
-                    record(tx, report, TopUpStatus::Failed, Some(&reason), now).await?;
-                    Applied::MarkedFailed
-                }
-                (Outcome::Refunded | Outcome::ChargedBack, true) => {
-                    reverse(tx, report, user_id, amount, now).await?
-                }
-                (Outcome::Unrecognised, _) => ignored("unrecognised transaction status"),
-                _ => ignored("stale or duplicate report"),
-            };
-            Ok(applied)
-        })
+            (Outcome::Paid, true) => Applied::AlreadySettled,
+            (Outcome::Waiting, false) if status == TopUpStatus::Pending => {
+                record(tx, report, TopUpStatus::Pending, None, now).await?;
+                Applied::StillPending
+            }
+            (Outcome::Failed, false) if status == TopUpStatus::Pending => {
+                let reason = report.transaction_status.clone();
+                record(tx, report, TopUpStatus::Failed, Some(&reason), now).await?;
+                Applied::MarkedFailed
+            }
+            (Outcome::Refunded | Outcome::ChargedBack, true) => {
+                reverse(tx, report, user_id, amount, now).await?
+            }
+            (Outcome::Unrecognised, _) => ignored("unrecognised transaction status"),
+            _ => ignored("stale or duplicate report"),
+        };
+        Ok(applied)
     })
     .await
 }
@@ -361,14 +355,14 @@ async fn reverse(
     if total > amount || total <= Rupiah::ZERO {
         return Ok(ignored("reversal amount outside the order"));
     }
-    let rows = tx
-        .query(
-            "SELECT coalesce(sum(amount), 0)::bigint AS reversed FROM ledger_transfers
+    let already = Rupiah::new(
+        tx.scalar(
+            "SELECT coalesce(sum(amount), 0)::bigint FROM ledger_transfers
              WHERE kind = 'TOP_UP_REVERSAL' AND reference = $1",
             params![report.order_id.as_str()],
         )
-        .await?;
-    let already = Rupiah::new(rows.first().map(|r| r.get("reversed")).unwrap_or(Ok(0))?);
+        .await?,
+    );
     let Some(due) = total.checked_sub(already).filter(|due| *due > Rupiah::ZERO) else {
         return Ok(ignored("already reversed"));
     };

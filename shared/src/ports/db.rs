@@ -148,6 +148,11 @@ impl Row<'_> {
     }
 }
 
+/// Reading a whole row into a Rust type, column by column.
+pub trait FromRow: Sized {
+    fn from_row(row: Row<'_>) -> Result<Self, DbError>;
+}
+
 /// Decoding a read value into a Rust type; strict like Spin's `Decode`.
 pub trait FromDb: Sized {
     fn from_db(value: &DbValue) -> Result<Self, String>;
@@ -311,9 +316,58 @@ pub trait Connection: MaybeSend {
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, DbError>;
 }
 
+/// Runs a block inside one transaction on `conn`, committing when it returns `Ok` and rolling
+/// back otherwise: `transaction!(conn, |tx| -> Result<T, E> { ... }).await`. The block owns
+/// what it uses (it is an `async move` block), and `tx` is the connection inside it.
+#[macro_export]
+macro_rules! transaction {
+    ($conn:expr, |$tx:ident| -> $result:ty $body:block) => {
+        $conn.transaction(|$tx| -> $crate::ports::BoxFuture<'_, $result> {
+            Box::pin(async move $body)
+        })
+    };
+}
+
 impl dyn Connection + '_ {
-    /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it fails:
-    /// `conn.transaction(|tx| Box::pin(async move { ... })).await`.
+    /// Every row, read as `T`.
+    pub async fn fetch_all<T: FromRow>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<T>, DbError> {
+        self.query(sql, params)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
+    /// The first row read as `T`, if there is one.
+    pub async fn fetch_optional<T: FromRow>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<T>, DbError> {
+        self.query(sql, params)
+            .await?
+            .first()
+            .map(T::from_row)
+            .transpose()
+    }
+
+    /// The one value a query yields (a `count(*)`, a `sum`): its first row's first column.
+    pub async fn scalar<T: FromDb>(&self, sql: &str, params: &[Param]) -> Result<T, DbError> {
+        let rows = self.query(sql, params).await?;
+        let value = rows
+            .rows
+            .first()
+            .and_then(|row| row.first())
+            .ok_or_else(|| DbError::Other("a one-value query yielded no value".into()))?;
+        T::from_db(value).map_err(DbError::ValueConversionFailed)
+    }
+
+    /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it fails; `transaction!` is
+    /// how callers write it.
     ///
     /// The body returns a boxed future for exactly the connection's borrow `'c`: with an async
     /// closure (a higher-ranked bound), the compiler cannot prove the caller's future `Send`.

@@ -129,12 +129,11 @@ impl Provisioner<'_> {
              AND ($3::text IS NULL OR sv.slug = $3)";
         let total = self
             .conn
-            .query(
+            .scalar(
                 &format!("SELECT count(*) AS total FROM {FROM} WHERE {condition}"),
                 params![user_id, filter.status, filter.service.clone()],
             )
             .await?;
-        let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
         let rows = self
             .conn
             .query(

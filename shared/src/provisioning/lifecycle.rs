@@ -13,7 +13,7 @@ use crate::http::ApiError;
 use crate::kube::{ClusterSettings, Kube, KubeError};
 use crate::params;
 use crate::ports::db::Connection;
-use crate::ports::{BoxFuture, ConfigError, HttpClient};
+use crate::ports::{ConfigError, HttpClient};
 use crate::states::InstanceStatus;
 use crate::subscriptions::{end_with_full_refund, Resize};
 
@@ -209,10 +209,7 @@ impl<'a> Provisioner<'a> {
         let id = instance.id;
         let subscription_id = instance.subscription_id;
         let timeout = self.settings.provision_timeout_seconds;
-        let failed = self
-            .conn
-            .transaction(|tx| -> BoxFuture<'_, Result<bool, ApiError>> {
-                Box::pin(async move {
+        let failed = crate::transaction!(self.conn, |tx| -> Result<bool, ApiError> {
                     let claimed = tx
                         .execute(
                             "UPDATE instances SET status = 'ERROR', ready = false,
@@ -228,7 +225,6 @@ impl<'a> Provisioner<'a> {
                     end_with_full_refund(tx, subscription_id, "provision-failed", "App never ran: refunded", now).await?;
                     Ok(true)
                 })
-            })
             .await?;
         if failed {
             tracing::warn!(instance_id = %id, "provisioning timed out; rolled back and refunded");
@@ -246,16 +242,16 @@ impl<'a> Provisioner<'a> {
         instance: &Instance,
         now: DateTime<Utc>,
     ) -> Result<Step, ApiError> {
-        let others = self
+        let others: i64 = self
             .conn
-            .query(
+            .scalar(
                 "SELECT count(*) AS n FROM instances
                  WHERE user_id = $1 AND id <> $2 AND torn_down_at IS NULL
                    AND status IN ('PROVISIONING', 'RUNNING', 'STOPPED', 'SUSPENDED')",
                 params![instance.user_id, instance.id],
             )
             .await?;
-        let last = others.first().map(|r| r.get::<i64>("n")).unwrap_or(Ok(0))? == 0;
+        let last = others == 0;
         let removed = match self.cluster.remove(instance, last).await {
             Ok(()) if last => Ok(()),
             Ok(()) => {

@@ -22,7 +22,6 @@ use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
 use crate::ports::db::{Connection, Database, Row};
-use crate::ports::BoxFuture;
 use crate::states::SubscriptionStatus;
 use crate::subscriptions::end_now;
 
@@ -128,11 +127,10 @@ async fn runner(
 ) -> Result<RenewalSummary, ApiError> {
     let mut summary = RenewalSummary::default();
     loop {
-        let handled = conn
-            .transaction(|tx| -> BoxFuture<'_, Result<Option<Outcome>, ApiError>> {
-                Box::pin(renew_next(tx, settings, run_id, now))
-            })
-            .await;
+        let handled = crate::transaction!(conn, |tx| -> Result<Option<Outcome>, ApiError> {
+            renew_next(tx, settings, run_id, now).await
+        })
+        .await;
         match handled {
             Ok(Some(outcome)) => {
                 summary.renewed += outcome.renewed;

@@ -11,7 +11,6 @@ use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
-use crate::ports::BoxFuture;
 use crate::states::SubscriptionStatus;
 
 /// Cancels a subscription. By default at the end of the paid period (auto-renew off; usable until
@@ -27,99 +26,95 @@ pub async fn cancel(
     refund_unused: bool,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
-            let rows = tx
-                .query(
-                    "SELECT user_id, plan_id, status, price_monthly, period_start, period_end,
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+        let rows = tx
+            .query(
+                "SELECT user_id, plan_id, status, price_monthly, period_start, period_end,
                             anchor_day, cancel_at_period_end
                      FROM subscriptions WHERE id = $1 AND (user_id = $2 OR $3)
                      FOR UPDATE",
-                    params![subscription_id, by.user_id, by.role == Role::Administrator],
-                )
-                .await?;
-            let row = rows.first().ok_or_else(not_found)?;
-            let status: SubscriptionStatus = row.get("status")?;
-            let period = Period {
-                start: row.get("period_start")?,
-                end: row.get("period_end")?,
-                anchor_day: row.get::<i32>("anchor_day")? as u32,
-            };
-            let answer = |status: SubscriptionStatus, effective: DateTime<Utc>, refund: Rupiah| {
-                json!({
-                    "subscriptionId": subscription_id,
-                    "status": status,
-                    "effectiveAt": effective,
-                    "refunded": refund,
-                })
-            };
-            match status {
-                SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
-                    return Ok(answer(status, period.end.min(now), Rupiah::ZERO));
-                }
-                SubscriptionStatus::PendingUpgrade => {
-                    return Err(ApiError::conflict(
-                        "UPGRADE_IN_PROGRESS",
-                        "An upgrade of this subscription is in progress; cancel once it is done",
-                    ))
-                }
-                SubscriptionStatus::Active | SubscriptionStatus::Suspended => {}
-            }
-            if !immediate {
-                tx.execute(
-                    "UPDATE subscriptions SET auto_renew = false, cancel_at_period_end = true,
-                         updated_at = $2
-                     WHERE id = $1",
-                    params![subscription_id, now],
-                )
-                .await?;
-                return Ok(answer(status, period.end, Rupiah::ZERO));
-            }
-
-            let user_id: Uuid = row.get("user_id")?;
-            // A suspended subscription has not paid for the current period: nothing to refund.
-            let refund = if status == SubscriptionStatus::Active && refund_unused {
-                prorate(Rupiah::new(row.get("price_monthly")?), &period, now)
-            } else {
-                Rupiah::ZERO
-            };
-            if refund > Rupiah::ZERO {
-                let transfer = Transfer::refund(
-                    format!("cancel:{subscription_id}"),
-                    user_id,
-                    refund,
-                    "Cancelled: unused time refunded".into(),
-                    subscription_id,
-                )
-                .by((by.user_id != user_id).then_some(by.user_id));
-                ledger::post(tx, &transfer, now)
-                    .await
-                    .map_err(payment_error)?;
-            }
-            end_now(
-                tx,
-                subscription_id,
-                row.get("plan_id")?,
-                SubscriptionStatus::Cancelled,
-                now,
-                now,
+                params![subscription_id, by.user_id, by.role == Role::Administrator],
             )
             .await?;
-            if by.user_id != user_id {
-                let change = Change {
-                    actor: by.user_id,
-                    action: "subscription.cancel",
-                    target_type: "subscription",
-                    target_id: subscription_id.to_string(),
-                    before: Some(json!({ "status": status })),
-                    after: Some(
-                        json!({ "status": SubscriptionStatus::Cancelled, "refunded": refund }),
-                    ),
-                };
-                record(tx, change, now).await?;
+        let row = rows.first().ok_or_else(not_found)?;
+        let status: SubscriptionStatus = row.get("status")?;
+        let period = Period {
+            start: row.get("period_start")?,
+            end: row.get("period_end")?,
+            anchor_day: row.get::<i32>("anchor_day")? as u32,
+        };
+        let answer = |status: SubscriptionStatus, effective: DateTime<Utc>, refund: Rupiah| {
+            json!({
+                "subscriptionId": subscription_id,
+                "status": status,
+                "effectiveAt": effective,
+                "refunded": refund,
+            })
+        };
+        match status {
+            SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
+                return Ok(answer(status, period.end.min(now), Rupiah::ZERO));
             }
-            Ok(answer(SubscriptionStatus::Cancelled, now, refund))
-        })
+            SubscriptionStatus::PendingUpgrade => {
+                return Err(ApiError::conflict(
+                    "UPGRADE_IN_PROGRESS",
+                    "An upgrade of this subscription is in progress; cancel once it is done",
+                ))
+            }
+            SubscriptionStatus::Active | SubscriptionStatus::Suspended => {}
+        }
+        if !immediate {
+            tx.execute(
+                "UPDATE subscriptions SET auto_renew = false, cancel_at_period_end = true,
+                         updated_at = $2
+                     WHERE id = $1",
+                params![subscription_id, now],
+            )
+            .await?;
+            return Ok(answer(status, period.end, Rupiah::ZERO));
+        }
+
+        let user_id: Uuid = row.get("user_id")?;
+        // A suspended subscription has not paid for the current period: nothing to refund.
+        let refund = if status == SubscriptionStatus::Active && refund_unused {
+            prorate(Rupiah::new(row.get("price_monthly")?), &period, now)
+        } else {
+            Rupiah::ZERO
+        };
+        if refund > Rupiah::ZERO {
+            let transfer = Transfer::refund(
+                format!("cancel:{subscription_id}"),
+                user_id,
+                refund,
+                "Cancelled: unused time refunded".into(),
+                subscription_id,
+            )
+            .by((by.user_id != user_id).then_some(by.user_id));
+            ledger::post(tx, &transfer, now)
+                .await
+                .map_err(payment_error)?;
+        }
+        end_now(
+            tx,
+            subscription_id,
+            row.get("plan_id")?,
+            SubscriptionStatus::Cancelled,
+            now,
+            now,
+        )
+        .await?;
+        if by.user_id != user_id {
+            let change = Change {
+                actor: by.user_id,
+                action: "subscription.cancel",
+                target_type: "subscription",
+                target_id: subscription_id.to_string(),
+                before: Some(json!({ "status": status })),
+                after: Some(json!({ "status": SubscriptionStatus::Cancelled, "refunded": refund })),
+            };
+            record(tx, change, now).await?;
+        }
+        Ok(answer(SubscriptionStatus::Cancelled, now, refund))
     })
     .await
 }

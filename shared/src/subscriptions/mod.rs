@@ -104,17 +104,17 @@ pub async fn end_with_full_refund(
         )
         .await?;
     }
-    let paid = tx
-        .query(
-            "SELECT coalesce(-sum(e.amount), 0)::bigint AS net
+    let net = tx
+        .scalar(
+            "SELECT coalesce(-sum(e.amount), 0)::bigint
              FROM ledger_transfers t
              JOIN ledger_entries e ON e.transfer_id = t.id
              JOIN ledger_accounts a ON a.id = e.account_id AND a.user_id = $2
              WHERE t.reference = $1",
             params![subscription_id.to_string(), user_id],
         )
-        .await?;
-    let net = Rupiah::new(paid.first().map(|r| r.get::<i64>("net")).unwrap_or(Ok(0))?);
+        .await
+        .map(Rupiah::new)?;
     if net > Rupiah::ZERO {
         let refund = Transfer::refund(
             format!("{key_prefix}:{subscription_id}"),

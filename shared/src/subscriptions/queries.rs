@@ -98,7 +98,7 @@ pub async fn list(
         .to_vec()
     };
     let total = conn
-        .query(
+        .scalar(
             &format!(
                 "SELECT count(*) AS total FROM subscriptions s
                  JOIN services sv ON sv.id = s.service_id WHERE {condition}"
@@ -106,7 +106,6 @@ pub async fn list(
             &values(),
         )
         .await?;
-    let total = total.first().map(|r| r.get("total")).unwrap_or(Ok(0))?;
     let mut page_params = values();
     page_params.extend([paging.limit.into(), paging.offset().into()]);
     let rows = conn

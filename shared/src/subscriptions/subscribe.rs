@@ -11,7 +11,6 @@ use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-use crate::ports::BoxFuture;
 use crate::states::SubscriptionStatus;
 
 pub struct SubscribeRequest {
@@ -43,11 +42,10 @@ pub async fn subscribe(
         return Ok((existing, false));
     }
     let subscription_id = Uuid::new_v4();
-    let created = conn
-        .transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
-            Box::pin(open(tx, user_id, subscription_id, request, now))
-        })
-        .await;
+    let created = crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+        open(tx, user_id, subscription_id, request, now).await
+    })
+    .await;
     match created {
         Ok(()) => Ok((subscription_id, true)),
         // Lost a race on a unique index: to a retry of the same request if this key now names a
@@ -102,14 +100,13 @@ async fn open(
     let offer = offer(tx, request.plan_id).await?;
     refuse_duplicate(tx, user_id, &offer).await?;
 
-    let instances = tx
-        .query(
-            "SELECT count(*) AS n FROM instances i JOIN subscriptions s ON s.id = i.subscription_id
+    let held: i64 = tx
+        .scalar(
+            "SELECT count(*) FROM instances i JOIN subscriptions s ON s.id = i.subscription_id
              WHERE i.user_id = $1 AND s.plan_id = $2 AND i.status <> 'TERMINATED'",
             params![user_id, request.plan_id],
         )
         .await?;
-    let held: i64 = instances.first().map(|r| r.get("n")).unwrap_or(Ok(0))?;
     if held >= offer.max_instances_per_user {
         // A concurrent subscribe to the same service may have just committed: say so.
         refuse_duplicate(tx, user_id, &offer).await?;

@@ -11,7 +11,7 @@ use crate::ledger::{self, Posted, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, Row};
-use crate::ports::{BoxFuture, MaybeSend};
+use crate::ports::MaybeSend;
 use crate::states::SubscriptionStatus;
 
 /// Resizing an instance's workload to a plan: the Kubernetes side of an upgrade.
@@ -102,15 +102,15 @@ pub async fn upgrade(
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let conn = upgrader.conn;
-    let pending = conn
-        .transaction(|tx| -> BoxFuture<'_, Result<Pending, ApiError>> {
-            Box::pin(begin(tx, by, subscription_id, new_plan_id, now))
-        })
-        .await?;
+    let pending = crate::transaction!(conn, |tx| -> Result<Pending, ApiError> {
+        begin(tx, by, subscription_id, new_plan_id, now).await
+    })
+    .await?;
+    let pending = &pending;
     match upgrader.resize.resize(subscription_id, now).await {
         Ok(()) => {
-            conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
-                Box::pin(complete(tx, subscription_id, &pending, now))
+            crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+                complete(tx, subscription_id, pending, now).await
             })
             .await?;
             Ok(json!({
@@ -125,8 +125,8 @@ pub async fn upgrade(
         }
         Err(reason) => {
             tracing::warn!(%subscription_id, reason, "resize failed; undoing the upgrade");
-            conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
-                Box::pin(undo(tx, subscription_id, &pending, now))
+            crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+                undo(tx, subscription_id, pending, now).await
             })
             .await?;
             Err(ApiError::bad_gateway(
@@ -287,13 +287,11 @@ pub async fn resume_upgrades(
             continue;
         };
         let resized = upgrader.resize.resize(id, now).await;
-        conn.transaction(|tx| -> BoxFuture<'_, Result<(), ApiError>> {
-            Box::pin(async move {
-                match resized {
-                    Ok(()) => complete(tx, id, &pending, now).await,
-                    Err(_) => undo(tx, id, &pending, now).await,
-                }
-            })
+        crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+            match resized {
+                Ok(()) => complete(tx, id, &pending, now).await,
+                Err(_) => undo(tx, id, &pending, now).await,
+            }
         })
         .await?;
         resumed += 1;

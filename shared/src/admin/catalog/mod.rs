@@ -10,7 +10,6 @@ use crate::catalog::DeploymentTemplate;
 use crate::http::{ApiError, FieldError};
 use crate::params;
 use crate::ports::db::{Connection, DbError, Param};
-use crate::ports::BoxFuture;
 use crate::states::SubscriptionStatus;
 
 mod write;
@@ -161,13 +160,12 @@ async fn refuse_if_in_use(
     id: Uuid,
     action: &str,
 ) -> Result<(), ApiError> {
-    let rows = tx
-        .query(
+    let live: i64 = tx
+        .scalar(
             kind.live_subscriptions(),
             params![id, SubscriptionStatus::live_param()],
         )
         .await?;
-    let live: i64 = rows.first().map(|r| r.get("n")).unwrap_or(Ok(0))?;
     if live > 0 {
         return Err(ApiError::conflict(
             "IN_USE",
@@ -208,39 +206,36 @@ pub async fn create(
     write: Write,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
-            let id = Uuid::new_v4();
-            let names: Vec<&str> = write.columns.iter().map(|(c, _)| *c).collect();
-            let placeholders: Vec<String> =
-                (0..names.len()).map(|i| format!("${}", i + 3)).collect();
-            let sql = format!(
-                "INSERT INTO {} (id, created_at, updated_at, {}) VALUES ($1, $2, $2, {})",
-                kind.table(),
-                names.join(", "),
-                placeholders.join(", ")
-            );
-            let mut params: Vec<Param> = vec![id.into(), now.into()];
-            params.extend(write.columns.iter().map(|(_, v)| v.clone()));
-            tx.execute(&sql, &params)
-                .await
-                .map_err(|e| conflict_on_slug(e, kind))?;
-            let after = snapshot(tx, kind, id).await?;
-            record(
-                tx,
-                Change {
-                    actor,
-                    action: &format!("{}.create", kind.name()),
-                    target_type: kind.name(),
-                    target_id: id.to_string(),
-                    before: None,
-                    after: Some(after.clone()),
-                },
-                now,
-            )
-            .await?;
-            Ok(after)
-        })
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+        let id = Uuid::new_v4();
+        let names: Vec<&str> = write.columns.iter().map(|(c, _)| *c).collect();
+        let placeholders: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "INSERT INTO {} (id, created_at, updated_at, {}) VALUES ($1, $2, $2, {})",
+            kind.table(),
+            names.join(", "),
+            placeholders.join(", ")
+        );
+        let mut params: Vec<Param> = vec![id.into(), now.into()];
+        params.extend(write.columns.iter().map(|(_, v)| v.clone()));
+        tx.execute(&sql, &params)
+            .await
+            .map_err(|e| conflict_on_slug(e, kind))?;
+        let after = snapshot(tx, kind, id).await?;
+        record(
+            tx,
+            Change {
+                actor,
+                action: &format!("{}.create", kind.name()),
+                target_type: kind.name(),
+                target_id: id.to_string(),
+                before: None,
+                after: Some(after.clone()),
+            },
+            now,
+        )
+        .await?;
+        Ok(after)
     })
     .await
 }
@@ -256,52 +251,50 @@ pub async fn update(
     write: Write,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
-            let before = locked_snapshot(tx, kind, id).await?;
-            if write.deactivates() && before["isActive"] == json!(true) {
-                refuse_if_in_use(tx, kind, id, "deactivated").await?;
-            }
-            if !write.columns.is_empty() {
-                let sets: Vec<String> = write
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (c, _))| format!("{c} = ${}", i + 3))
-                    .collect();
-                let sql = format!(
-                    "UPDATE {} SET updated_at = $2, {} WHERE id = $1",
-                    kind.table(),
-                    sets.join(", ")
-                );
-                let mut params: Vec<Param> = vec![id.into(), now.into()];
-                params.extend(write.columns.iter().map(|(_, v)| v.clone()));
-                tx.execute(&sql, &params)
-                    .await
-                    .map_err(|e| match e.sqlstate() {
-                        Some("23514") => ApiError::unprocessable(
-                            "INVALID_CHANGE",
-                            format!("The change breaks a rule of the {}: {e}", kind.name()),
-                        ),
-                        _ => conflict_on_slug(e, kind),
-                    })?;
-            }
-            let after = snapshot(tx, kind, id).await?;
-            record(
-                tx,
-                Change {
-                    actor,
-                    action: &format!("{}.update", kind.name()),
-                    target_type: kind.name(),
-                    target_id: id.to_string(),
-                    before: Some(before),
-                    after: Some(after.clone()),
-                },
-                now,
-            )
-            .await?;
-            Ok(after)
-        })
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+        let before = locked_snapshot(tx, kind, id).await?;
+        if write.deactivates() && before["isActive"] == json!(true) {
+            refuse_if_in_use(tx, kind, id, "deactivated").await?;
+        }
+        if !write.columns.is_empty() {
+            let sets: Vec<String> = write
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| format!("{c} = ${}", i + 3))
+                .collect();
+            let sql = format!(
+                "UPDATE {} SET updated_at = $2, {} WHERE id = $1",
+                kind.table(),
+                sets.join(", ")
+            );
+            let mut params: Vec<Param> = vec![id.into(), now.into()];
+            params.extend(write.columns.iter().map(|(_, v)| v.clone()));
+            tx.execute(&sql, &params)
+                .await
+                .map_err(|e| match e.sqlstate() {
+                    Some("23514") => ApiError::unprocessable(
+                        "INVALID_CHANGE",
+                        format!("The change breaks a rule of the {}: {e}", kind.name()),
+                    ),
+                    _ => conflict_on_slug(e, kind),
+                })?;
+        }
+        let after = snapshot(tx, kind, id).await?;
+        record(
+            tx,
+            Change {
+                actor,
+                action: &format!("{}.update", kind.name()),
+                target_type: kind.name(),
+                target_id: id.to_string(),
+                before: Some(before),
+                after: Some(after.clone()),
+            },
+            now,
+        )
+        .await?;
+        Ok(after)
     })
     .await
 }
@@ -314,26 +307,31 @@ pub async fn delete(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    conn.transaction(|tx| -> BoxFuture<'_, Result<Value, ApiError>> {
-        Box::pin(async move {
-            let before = locked_snapshot(tx, kind, id).await?;
-            refuse_if_in_use(tx, kind, id, "deleted").await?;
-            tx.execute(
-                &format!("UPDATE {} SET deleted_at = $2, is_active = false, updated_at = $2 WHERE id = $1", kind.table()),
-                params![id, now],
-            )
-            .await?;
-            record(tx, Change {
+    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+        let before = locked_snapshot(tx, kind, id).await?;
+        refuse_if_in_use(tx, kind, id, "deleted").await?;
+        tx.execute(
+            &format!(
+                "UPDATE {} SET deleted_at = $2, is_active = false, updated_at = $2 WHERE id = $1",
+                kind.table()
+            ),
+            params![id, now],
+        )
+        .await?;
+        record(
+            tx,
+            Change {
                 actor,
                 action: &format!("{}.delete", kind.name()),
                 target_type: kind.name(),
                 target_id: id.to_string(),
                 before: Some(before),
                 after: None,
-            }, now)
-            .await?;
-            Ok(json!({ "id": id, "deleted": true }))
-        })
+            },
+            now,
+        )
+        .await?;
+        Ok(json!({ "id": id, "deleted": true }))
     })
     .await
 }
