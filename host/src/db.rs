@@ -103,10 +103,12 @@ fn query_failed(error: tokio_postgres::Error) -> DbError {
     match error.as_db_error() {
         Some(db) => DbError::QueryFailed {
             code: Some(db.code().code().to_owned()),
+            constraint: db.constraint().map(str::to_owned),
             message: db.message().to_owned(),
         },
         None => DbError::QueryFailed {
             code: None,
+            constraint: None,
             message: match error.source() {
                 Some(source) => format!("{error}: {source}"),
                 None => error.to_string(),

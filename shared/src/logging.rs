@@ -3,7 +3,8 @@
 pub fn init() {
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -118,6 +118,11 @@ async fn the_native_adapter_fails_where_spin_fails() {
         .await
         .unwrap_err();
     assert!(error.is_unique_violation(), "{error:?}");
+    assert_eq!(
+        error.constraint(),
+        Some("categories_slug_key"),
+        "a violation names its constraint, as Spin's host does (db-error extras)"
+    );
 
     let rows = conn
         .query(

@@ -28,14 +28,22 @@ impl Dev {
             .args(extra)
             .env("SPINCAT_HOST", spincat_tests::host_binary())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("scripts/dev starts");
+        // What it prints and what it logs, as one stream of lines.
         let (sender, output) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log_sender = sender.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = sender.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = log_sender.send(line);
             }
         });
         let dev = Self {
@@ -160,6 +168,31 @@ async fn a_newcomer_walks_the_offline_journey_and_dev_cleans_up_after_itself() {
     assert!(
         again.ends_with("balance: Rp 150000\n"),
         "a second run credits nothing twice:\n{again}"
+    );
+
+    // What a route logs names the request it served.
+    let session: Value = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", dev.base_url))
+        .json(&json!({ "email": "ana@spincat.local", "password": "spincat-demo" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/user/wallet/topup", dev.base_url))
+        .bearer_auth(session["data"]["accessToken"].as_str().unwrap())
+        .header("x-request-id", "first-run-topup")
+        .header("idempotency-key", "first-run-topup")
+        .json(&json!({ "amount": 50_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    dev.wait_for(
+        r#""span":{"request_id":"first-run-topup""#,
+        Duration::from_secs(10),
     );
 
     let port = postgres_port(dir.path());

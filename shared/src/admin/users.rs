@@ -6,7 +6,7 @@ use crate::audit::{record, Change};
 use crate::auth::users::{self, User};
 use crate::auth::Role;
 use crate::http::{ApiError, Paging};
-use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
@@ -171,15 +171,7 @@ pub async fn adjust_wallet(
                 reference: Some(user_id.to_string()),
                 actor: Some(actor),
             };
-            let posted = ledger::post(tx, &transfer, now).await.map_err(|e| match e {
-                LedgerError::InsufficientCredit { balance, .. } => ApiError::unprocessable(
-                    "INSUFFICIENT_CREDIT",
-                    format!("The wallet holds {} rupiah: a debit cannot take it below zero", balance.amount()),
-                )
-                .with_details(json!({ "balance": balance })),
-                LedgerError::Db(db) => db.into(),
-                other => ApiError::internal(other),
-            })?;
+            let posted = ledger::post(tx, &transfer, now).await?;
             if let Posted::Duplicate { transfer_id } = posted {
                 if !same_adjustment(tx, transfer_id, user_id, &adjustment).await? {
                     return Err(ApiError::unprocessable(

@@ -1,6 +1,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::ledger::LedgerError;
 use crate::ports::{ConfigError, DbError, OutboundError};
 
 /// One invalid input field, as listed in a `VALIDATION_ERROR`.
@@ -125,6 +126,25 @@ impl From<DbError> for ApiError {
 /// A setting the request needs is missing or invalid: 503 with its feature's stable code and a
 /// message naming the variable to set. Nothing has been written by then: settings are read
 /// before anything changes.
+/// A debit the wallet could not cover is the caller's to fix (top up); anything else the ledger
+/// refuses is a bug of ours.
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::InsufficientCredit { balance, shortfall } => ApiError::unprocessable(
+                "INSUFFICIENT_CREDIT",
+                format!(
+                    "The wallet is short by {} rupiah: top up first",
+                    shortfall.amount()
+                ),
+            )
+            .with_details(json!({ "balance": balance, "shortfall": shortfall })),
+            LedgerError::Db(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<ConfigError> for ApiError {
     fn from(error: ConfigError) -> Self {
         let feature = error.feature();

@@ -6,6 +6,7 @@ use std::time::Instant;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::cors::Cors;
 use super::fields::nul_in;
@@ -145,7 +146,9 @@ pub async fn serve(
                 format!("The body is larger than {MAX_BODY_BYTES} bytes"),
             ))
         } else {
-            route(&ctx).await
+            // Whatever the route logs (an internal error, an upstream failure) names the request.
+            let span = tracing::info_span!("request", request_id = %ctx.request_id);
+            route(&ctx).instrument(span).await
         };
         let mut response = render(&ctx, result);
         cors.decorate(&ctx.request, &mut response);

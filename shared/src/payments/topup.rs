@@ -11,7 +11,7 @@ use super::midtrans::{Customer, Midtrans, MidtransError};
 use super::{OrderId, PaymentSettings};
 use crate::auth::users::User;
 use crate::http::ApiError;
-use crate::ledger::{self, Account, LedgerError, Posted, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
@@ -323,9 +323,7 @@ async fn credit(
         reference: Some(report.order_id.to_string()),
         actor: None,
     };
-    ledger::post(tx, &transfer, now)
-        .await
-        .map_err(ledger_error)?;
+    ledger::post(tx, &transfer, now).await?;
     record(tx, report, TopUpStatus::Settled, None, now).await?;
     let notice = Notice {
         user_id,
@@ -382,10 +380,7 @@ async fn reverse(
         reference: Some(report.order_id.to_string()),
         actor: None,
     };
-    if let Posted::Duplicate { .. } = ledger::post(tx, &transfer, now)
-        .await
-        .map_err(ledger_error)?
-    {
+    if let Posted::Duplicate { .. } = ledger::post(tx, &transfer, now).await? {
         return Ok(ignored("already reversed"));
     }
     let status = if chargeback {
@@ -395,13 +390,6 @@ async fn reverse(
     };
     record(tx, report, status, None, now).await?;
     Ok(Applied::Reversed { amount: due })
-}
-
-fn ledger_error(error: LedgerError) -> ApiError {
-    match error {
-        LedgerError::Db(e) => e.into(),
-        other => ApiError::internal(other),
-    }
 }
 
 #[derive(Debug, Default, Serialize)]

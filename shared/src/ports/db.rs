@@ -59,6 +59,8 @@ pub enum DbError {
     QueryFailed {
         /// The SQLSTATE, when Postgres gave one (`23505` unique violation, ...).
         code: Option<String>,
+        /// The constraint a violation broke, by name, when Postgres named one.
+        constraint: Option<String>,
         message: String,
     },
     #[error("value conversion failed: {0}")]
@@ -71,6 +73,14 @@ impl DbError {
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             DbError::QueryFailed { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The constraint this statement violated, when it broke a named one.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            DbError::QueryFailed { constraint, .. } => constraint.as_deref(),
             _ => None,
         }
     }

@@ -17,7 +17,7 @@ pub use settings::RenewalSettings;
 
 use crate::billing::Period;
 use crate::http::ApiError;
-use crate::ledger::{self, LedgerError, Transfer, TransferKind};
+use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
@@ -259,10 +259,7 @@ async fn renew_next(
                 ),
                 due.id,
             );
-            ledger::post(tx, &charge, now).await.map_err(|e| match e {
-                LedgerError::Db(db) => db.into(),
-                other => ApiError::internal(other),
-            })?;
+            ledger::post(tx, &charge, now).await?;
             balance = balance.checked_sub(due.price).unwrap_or(Rupiah::ZERO);
         }
         notice(

@@ -50,6 +50,11 @@ fn error(e: pg4::PgError) -> DbError {
         pg4::PgError::BadParameter(m) => DbError::BadParameter(m),
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => DbError::QueryFailed {
             code: Some(db.code),
+            // Spin's host passes tokio-postgres's optional fields on as named extras.
+            constraint: db
+                .extras
+                .into_iter()
+                .find_map(|(name, value)| (name == "constraint").then_some(value)),
             message: db.message,
         },
         pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) if lost_connection(&m) => {
@@ -57,6 +62,7 @@ fn error(e: pg4::PgError) -> DbError {
         }
         pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) => DbError::QueryFailed {
             code: None,
+            constraint: None,
             message: m,
         },
         pg4::PgError::ValueConversionFailed(m) => DbError::ValueConversionFailed(m),

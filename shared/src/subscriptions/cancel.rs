@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{end_now, not_found, payment_error};
+use super::{end_now, not_found};
 use crate::audit::{record, Change};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
@@ -90,9 +90,7 @@ pub async fn cancel(
                 subscription_id,
             )
             .by((by.user_id != user_id).then_some(by.user_id));
-            ledger::post(tx, &transfer, now)
-                .await
-                .map_err(payment_error)?;
+            ledger::post(tx, &transfer, now).await?;
         }
         end_now(
             tx,

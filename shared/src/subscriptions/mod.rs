@@ -15,11 +15,10 @@ pub use subscribe::{subscribe, SubscribeRequest};
 pub use upgrade::{resume_upgrades, upgrade, Resize, Upgrader};
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::http::ApiError;
-use crate::ledger::{self, LedgerError, Transfer};
+use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
@@ -27,22 +26,6 @@ use crate::states::SubscriptionStatus;
 
 fn not_found() -> ApiError {
     ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription")
-}
-
-/// A debit the wallet could not cover, or a ledger failure.
-fn payment_error(error: LedgerError) -> ApiError {
-    match error {
-        LedgerError::InsufficientCredit { balance, shortfall } => ApiError::unprocessable(
-            "INSUFFICIENT_CREDIT",
-            format!(
-                "Your wallet is short by {} rupiah: top up first",
-                shortfall.amount()
-            ),
-        )
-        .with_details(json!({ "balance": balance, "shortfall": shortfall })),
-        LedgerError::Db(e) => e.into(),
-        other => ApiError::internal(other),
-    }
 }
 
 /// Ends a live subscription as cancelled or expired: auto-renew off, its quota slot
@@ -123,9 +106,7 @@ pub async fn end_with_full_refund(
             description.to_owned(),
             subscription_id,
         );
-        ledger::post(tx, &refund, now)
-            .await
-            .map_err(ApiError::internal)?;
+        ledger::post(tx, &refund, now).await?;
     }
     Ok(net)
 }

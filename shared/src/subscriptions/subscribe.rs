@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::quota_exceeded;
 use super::subdomain::{new_subdomain, InstanceName};
-use super::{payment_error, quota_exceeded};
 use crate::billing::Period;
 use crate::http::ApiError;
 use crate::kube::names;
@@ -42,26 +42,53 @@ pub async fn subscribe(
         return Ok((existing, false));
     }
     let subscription_id = Uuid::new_v4();
-    let created = crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+    let created = crate::transaction!(conn, |tx| -> Result<(), NotOpened> {
         open(tx, user_id, subscription_id, request, now).await
     })
     .await;
     match created {
         Ok(()) => Ok((subscription_id, true)),
-        // Lost a race on a unique index: to a retry of the same request if this key now names a
-        // subscription (Postgres may report either index first), otherwise to a real conflict.
-        Err(error) if error.status == 409 && request.idempotency_key.is_some() => {
+        // A retry of this request committed first.
+        Err(NotOpened::Replayed) => match by_idempotency_key(conn, user_id, request).await? {
+            Some(id) => Ok((id, false)),
+            None => Err(ApiError::internal("idempotent subscription vanished")),
+        },
+        // Postgres may report the one-live-subscription index before the idempotency key's:
+        // a retry of this request, if the key now names a subscription, else a real duplicate.
+        Err(NotOpened::AlreadySubscribed(existing)) => {
             match by_idempotency_key(conn, user_id, request).await? {
                 Some(id) => Ok((id, false)),
-                None if error.code == "IDEMPOTENT_REPLAY" => {
-                    Err(ApiError::internal("idempotent subscription vanished"))
-                }
-                None => Err(error),
+                None => Err(duplicate(existing)),
             }
         }
-        Err(error) => Err(error),
+        Err(NotOpened::Refused(error)) => Err(error),
     }
 }
+
+/// Why a subscription was not opened.
+enum NotOpened {
+    /// A request with the same Idempotency-Key opened it first.
+    Replayed,
+    /// The user already has a live subscription to the service (its id, when known).
+    AlreadySubscribed(Option<Uuid>),
+    Refused(ApiError),
+}
+
+impl From<ApiError> for NotOpened {
+    fn from(error: ApiError) -> Self {
+        NotOpened::Refused(error)
+    }
+}
+
+impl From<DbError> for NotOpened {
+    fn from(error: DbError) -> Self {
+        NotOpened::Refused(error.into())
+    }
+}
+
+/// The unique constraints (migrations/0004) a concurrent subscribe can trip.
+const IDEMPOTENCY_KEY_CONSTRAINT: &str = "subscriptions_user_id_idempotency_key_key";
+const ONE_LIVE_CONSTRAINT: &str = "subscriptions_one_live_per_service";
 
 async fn by_idempotency_key(
     conn: &dyn Connection,
@@ -96,7 +123,7 @@ async fn open(
     subscription_id: Uuid,
     request: &SubscribeRequest,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), NotOpened> {
     let offer = offer(tx, request.plan_id).await?;
     refuse_duplicate(tx, user_id, &offer).await?;
 
@@ -110,13 +137,13 @@ async fn open(
     if held >= offer.max_instances_per_user {
         // A concurrent subscribe to the same service may have just committed: say so.
         refuse_duplicate(tx, user_id, &offer).await?;
-        return Err(ApiError::unprocessable(
+        return Err(NotOpened::Refused(ApiError::unprocessable(
             "INSTANCE_LIMIT",
             format!(
                 "The {} plan allows {} instance(s) per user, and you hold {held}",
                 offer.plan_name, offer.max_instances_per_user
             ),
-        ));
+        )));
     }
 
     let slot = tx
@@ -127,7 +154,7 @@ async fn open(
         )
         .await?;
     if slot == 0 {
-        return Err(quota_exceeded(&offer.plan_name));
+        return Err(quota_exceeded(&offer.plan_name).into());
     }
 
     if offer.price > Rupiah::ZERO {
@@ -144,7 +171,7 @@ async fn open(
         );
         ledger::post(tx, &charge, now)
             .await
-            .map_err(payment_error)?;
+            .map_err(ApiError::from)?;
     }
 
     let period = Period::first(now);
@@ -168,7 +195,11 @@ async fn open(
         )
         .await;
     if let Err(error) = inserted {
-        return Err(insert_conflict(error));
+        return Err(match error.constraint() {
+            Some(IDEMPOTENCY_KEY_CONSTRAINT) => NotOpened::Replayed,
+            Some(ONE_LIVE_CONSTRAINT) => NotOpened::AlreadySubscribed(None),
+            _ => error.into(),
+        });
     }
 
     let name = request
@@ -246,7 +277,7 @@ async fn refuse_duplicate(
     tx: &dyn Connection,
     user_id: Uuid,
     offer: &Offer,
-) -> Result<(), ApiError> {
+) -> Result<(), NotOpened> {
     let live = tx
         .query(
             "SELECT id FROM subscriptions
@@ -255,20 +286,7 @@ async fn refuse_duplicate(
         )
         .await?;
     match live.first() {
-        Some(row) => Err(duplicate(Some(row.get("id")?))),
+        Some(row) => Err(NotOpened::AlreadySubscribed(Some(row.get("id")?))),
         None => Ok(()),
-    }
-}
-
-/// A concurrent request won a unique index: the same Idempotency-Key (a replay), or another
-/// live subscription to the same service (a duplicate).
-fn insert_conflict(error: DbError) -> ApiError {
-    let message = error.to_string();
-    match error.is_unique_violation() {
-        true if message.contains("idempotency_key") => {
-            ApiError::conflict("IDEMPOTENT_REPLAY", "replayed")
-        }
-        true => duplicate(None),
-        false => error.into(),
     }
 }

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{not_found, payment_error, quota_exceeded};
+use super::{not_found, quota_exceeded};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::catalog::PlanTier;
@@ -422,10 +422,7 @@ async fn post_once(
     transfer: &Transfer,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    match ledger::post(tx, transfer, now)
-        .await
-        .map_err(payment_error)?
-    {
+    match ledger::post(tx, transfer, now).await? {
         Posted::New { .. } => Ok(()),
         Posted::Duplicate { .. } => Err(ApiError::internal(format!(
             "plan change transfer {} was already posted",
