@@ -10,6 +10,7 @@ use crate::http::{ApiError, Page, Paging};
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::ports::{Config, ConfigError, HttpClient, OutboundRequest};
+use crate::states::SubscriptionStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -159,7 +160,7 @@ pub async fn warn_low_credit(
              SELECT s.id, s.user_id, s.period_end, p.price_monthly,
                     sum(p.price_monthly) OVER (PARTITION BY s.user_id) AS due_total
              FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-             WHERE s.status = 'ACTIVE' AND s.auto_renew AND NOT s.cancel_at_period_end
+             WHERE s.status = $3 AND s.auto_renew AND NOT s.cancel_at_period_end
                AND p.price_monthly > 0 AND s.period_end > $1 AND s.period_end <= $2
          )
          INSERT INTO notifications (user_id, kind, subscription_id, title, body, dedupe_key, created_at)
@@ -170,7 +171,7 @@ pub async fn warn_low_credit(
          FROM due JOIN ledger_accounts a ON a.user_id = due.user_id
          WHERE a.balance < due.due_total
          ON CONFLICT (dedupe_key) DO NOTHING",
-        params![now, now + Duration::days(days)],
+        params![now, now + Duration::days(days), SubscriptionStatus::Active],
     )
     .await
 }

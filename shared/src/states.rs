@@ -83,6 +83,12 @@ impl SubscriptionStatus {
     /// service. SQL takes them as a parameter: `status = ANY($n)` with `live_param()`.
     pub const LIVE: &'static [Self] = &[Self::Active, Self::PendingUpgrade, Self::Suspended];
 
+    /// Live subscriptions whose current period is paid: the active ones in the analytics.
+    pub const PAID_UP: &'static [Self] = &[Self::Active, Self::PendingUpgrade];
+
+    /// Subscriptions that are over: churn.
+    pub const ENDED: &'static [Self] = &[Self::Cancelled, Self::Expired];
+
     pub fn is_live(self) -> bool {
         Self::LIVE.contains(&self)
     }

@@ -9,7 +9,7 @@ use crate::http::{ApiError, Fields, Input};
 
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-use crate::states::SubscriptionStatus;
+use crate::states::{State, SubscriptionStatus};
 
 /// An inclusive range of Jakarta days and how to bucket it.
 pub struct Range {
@@ -136,17 +136,22 @@ pub async fn subscriptions(conn: &dyn Connection, range: &Range) -> Result<Value
     let rows = conn
         .query(
             "SELECT sv.slug AS service, p.name AS plan,
-                    count(*) FILTER (WHERE s.status IN ('ACTIVE', 'PENDING_UPGRADE')) AS active,
-                    coalesce(sum(s.price_monthly) FILTER (WHERE s.status IN ('ACTIVE', 'PENDING_UPGRADE')
+                    count(*) FILTER (WHERE s.status = ANY($3)) AS active,
+                    coalesce(sum(s.price_monthly) FILTER (WHERE s.status = ANY($3)
                                                           AND s.auto_renew AND NOT s.cancel_at_period_end), 0)::bigint AS mrr,
                     count(*) FILTER (WHERE s.created_at + interval '7 hours' >= $1::date
                                        AND s.created_at + interval '7 hours' < $2::date + 1) AS new,
-                    count(*) FILTER (WHERE s.status IN ('CANCELLED', 'EXPIRED')
+                    count(*) FILTER (WHERE s.status = ANY($4)
                                        AND s.ended_at + interval '7 hours' >= $1::date
                                        AND s.ended_at + interval '7 hours' < $2::date + 1) AS churned
              FROM subscriptions s JOIN plans p ON p.id = s.plan_id JOIN services sv ON sv.id = s.service_id
              GROUP BY sv.slug, p.name ORDER BY sv.slug, p.name",
-            params![range.from, range.to],
+            params![
+                range.from,
+                range.to,
+                SubscriptionStatus::param(SubscriptionStatus::PAID_UP),
+                SubscriptionStatus::param(SubscriptionStatus::ENDED)
+            ],
         )
         .await?;
     let mut by_plan = Vec::new();

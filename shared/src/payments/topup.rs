@@ -80,7 +80,7 @@ pub async fn create_topup(
         .query(
             "INSERT INTO topups (user_id, order_id, amount, status, idempotency_key, created_at,
                                  updated_at)
-             VALUES ($1, $2, $3, 'PENDING', $4, $5, $5)
+             VALUES ($1, $2, $3, $6, $4, $5, $5)
              ON CONFLICT (user_id, idempotency_key) DO NOTHING
              RETURNING order_id",
             params![
@@ -88,7 +88,8 @@ pub async fn create_topup(
                 order_id.as_str(),
                 request.amount.amount(),
                 request.idempotency_key.clone(),
-                now
+                now,
+                TopUpStatus::Pending
             ],
         )
         .await?;
@@ -128,9 +129,15 @@ pub async fn create_topup(
         Err(error) => {
             tracing::warn!(%order_id, %error, "Snap refused or failed a top-up");
             conn.execute(
-                "UPDATE topups SET status = 'FAILED', failure_reason = $2, updated_at = $3
-                 WHERE order_id = $1 AND status = 'PENDING'",
-                params![order_id.as_str(), error.to_string(), now],
+                "UPDATE topups SET status = $4, failure_reason = $2, updated_at = $3
+                 WHERE order_id = $1 AND status = $5",
+                params![
+                    order_id.as_str(),
+                    error.to_string(),
+                    now,
+                    TopUpStatus::Failed,
+                    TopUpStatus::Pending
+                ],
             )
             .await?;
             Err(gateway_failed(&error.to_string()))
@@ -289,7 +296,7 @@ async fn record(
              payment_type = coalesce($4, payment_type),
              gateway_transaction_id = coalesce($5, gateway_transaction_id),
              failure_reason = coalesce($6, failure_reason),
-             settled_at = CASE WHEN $2 = 'SETTLED' THEN coalesce(settled_at, $7) ELSE settled_at END,
+             settled_at = CASE WHEN $8 THEN coalesce(settled_at, $7) ELSE settled_at END,
              updated_at = $7
          WHERE order_id = $1",
         params![
@@ -299,7 +306,8 @@ async fn record(
             report.payment_type.clone(),
             report.transaction_id.clone(),
             failure_reason,
-            now
+            now,
+            status == TopUpStatus::Settled
         ],
     )
     .await?;
@@ -414,6 +422,7 @@ pub async fn reconcile_pending(
 ) -> Result<ReconcileSummary, ApiError> {
     let rows = conn
         .query(
+            // The state as the partial index topups_pending_idx names it, for the planner.
             "SELECT order_id, created_at FROM topups
              WHERE status = 'PENDING' AND created_at <= $1
              ORDER BY created_at LIMIT $2",
@@ -443,10 +452,15 @@ pub async fn reconcile_pending(
                 if created_at <= now - Duration::seconds(settings.order_lifetime_seconds) =>
             {
                 conn.execute(
-                    "UPDATE topups SET status = 'FAILED', failure_reason = 'never paid',
+                    "UPDATE topups SET status = $3, failure_reason = 'never paid',
                          updated_at = $2
-                     WHERE order_id = $1 AND status = 'PENDING'",
-                    params![order_id.as_str(), now],
+                     WHERE order_id = $1 AND status = $4",
+                    params![
+                        order_id.as_str(),
+                        now,
+                        TopUpStatus::Failed,
+                        TopUpStatus::Pending
+                    ],
                 )
                 .await?;
                 summary.failed += 1;

@@ -310,6 +310,7 @@ impl Provisioner<'_> {
     ) -> Result<Value, ApiError> {
         let rows = self
             .conn
+            // States as the unique index on verified domains (migrations/0011) names them.
             .query(
                 "SELECT id FROM instances
                  WHERE custom_domain IS NOT NULL AND domain_verified_at IS NULL

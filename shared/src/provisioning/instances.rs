@@ -370,6 +370,7 @@ impl Provisioner<'_> {
         }
         let taken = self
             .conn
+            // As the unique index on verified domains (migrations/0011) says it.
             .query(
                 "SELECT 1 FROM instances
                  WHERE lower(custom_domain) = $1 AND domain_verified_at IS NOT NULL

@@ -14,7 +14,7 @@ use crate::kube::{ClusterSettings, Kube, KubeError};
 use crate::params;
 use crate::ports::db::Connection;
 use crate::ports::{ConfigError, HttpClient};
-use crate::states::InstanceStatus;
+use crate::states::{InstanceStatus, State};
 use crate::subscriptions::{end_with_full_refund, Resize};
 
 pub struct Provisioner<'a> {
@@ -72,6 +72,7 @@ impl<'a> Provisioner<'a> {
         now: DateTime<Utc>,
         batch: i64,
     ) -> Result<ProvisioningSummary, ApiError> {
+        // States written out as the partial index instances_work_idx names them, for the planner.
         let rows = self
             .conn
             .query(
@@ -171,10 +172,15 @@ impl<'a> Provisioner<'a> {
             Ok(true) => {
                 self.conn
                     .execute(
-                        "UPDATE instances SET status = 'RUNNING', ready = true, last_checked_at = $2,
+                        "UPDATE instances SET status = $3, ready = true, last_checked_at = $2,
                              last_error = NULL, updated_at = $2
-                         WHERE id = $1 AND status = 'PROVISIONING'",
-                        params![instance.id, now],
+                         WHERE id = $1 AND status = $4",
+                        params![
+                            instance.id,
+                            now,
+                            InstanceStatus::Running,
+                            InstanceStatus::Provisioning
+                        ],
                     )
                     .await?;
                 Ok(Step::Running)
@@ -212,11 +218,17 @@ impl<'a> Provisioner<'a> {
         let failed = crate::transaction!(self.conn, |tx| -> Result<bool, ApiError> {
                     let claimed = tx
                         .execute(
-                            "UPDATE instances SET status = 'ERROR', ready = false,
+                            "UPDATE instances SET status = $4, ready = false,
                                  last_error = $2, teardown_requested_at = coalesce(teardown_requested_at, $3),
                                  updated_at = $3
-                             WHERE id = $1 AND status IN ('PENDING', 'PROVISIONING')",
-                            params![id, format!("not available within {timeout} seconds"), now],
+                             WHERE id = $1 AND status = ANY($5)",
+                            params![
+                                id,
+                                format!("not available within {timeout} seconds"),
+                                now,
+                                InstanceStatus::Error,
+                                InstanceStatus::param(&[InstanceStatus::Pending, InstanceStatus::Provisioning])
+                            ],
                         )
                         .await?;
                     if claimed == 0 {
@@ -247,8 +259,17 @@ impl<'a> Provisioner<'a> {
             .scalar(
                 "SELECT count(*) AS n FROM instances
                  WHERE user_id = $1 AND id <> $2 AND torn_down_at IS NULL
-                   AND status IN ('PROVISIONING', 'RUNNING', 'STOPPED', 'SUSPENDED')",
-                params![instance.user_id, instance.id],
+                   AND status = ANY($3)",
+                params![
+                    instance.user_id,
+                    instance.id,
+                    InstanceStatus::param(&[
+                        InstanceStatus::Provisioning,
+                        InstanceStatus::Running,
+                        InstanceStatus::Stopped,
+                        InstanceStatus::Suspended
+                    ])
+                ],
             )
             .await?;
         let last = others == 0;
@@ -267,9 +288,14 @@ impl<'a> Provisioner<'a> {
         self.conn
             .execute(
                 "UPDATE instances SET torn_down_at = $2, ready = false, updated_at = $2,
-                     status = CASE WHEN status = 'ERROR' THEN 'ERROR' ELSE 'TERMINATED' END
+                     status = CASE WHEN status = $3 THEN $3 ELSE $4 END
                  WHERE id = $1",
-                params![instance.id, now],
+                params![
+                    instance.id,
+                    now,
+                    InstanceStatus::Error,
+                    InstanceStatus::Terminated
+                ],
             )
             .await?;
         Ok(Step::TornDown)

@@ -22,7 +22,7 @@ use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
 use crate::ports::db::{Connection, Database, Row};
-use crate::states::SubscriptionStatus;
+use crate::states::{InstanceStatus, State, SubscriptionStatus};
 use crate::subscriptions::end_now;
 
 #[derive(Debug, Default, Serialize)]
@@ -53,7 +53,9 @@ struct Outcome {
 
 /// The subscriptions a run acts on: active ones whose period has ended, and suspended ones
 /// (whose period has always ended: it was never paid), each once per run. Written so that the
-/// claim walks the partial index on `period_end` instead of scanning every subscription.
+/// claim walks the partial index on `period_end` instead of scanning every subscription; the
+/// states are written out as that index's predicate (migrations/0004) is, for the planner to
+/// match them.
 const DUE: &str = "s.status IN ('ACTIVE', 'SUSPENDED') AND s.period_end <= $1
      AND s.last_renewal_run IS DISTINCT FROM $2";
 
@@ -398,14 +400,19 @@ async fn notice(
 /// Stops the app (scaled to zero by the next apply) and keeps its data.
 async fn suspend(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), ApiError> {
     tx.execute(
-        "UPDATE subscriptions SET status = 'SUSPENDED', suspended_at = $2, updated_at = $2 WHERE id = $1",
-        params![due.id, now],
+        "UPDATE subscriptions SET status = $3, suspended_at = $2, updated_at = $2 WHERE id = $1",
+        params![due.id, now, SubscriptionStatus::Suspended],
     )
     .await?;
     tx.execute(
-        "UPDATE instances SET status = 'SUSPENDED', apply_pending = true, updated_at = $2
-         WHERE subscription_id = $1 AND status IN ('RUNNING', 'STOPPED')",
-        params![due.id, now],
+        "UPDATE instances SET status = $3, apply_pending = true, updated_at = $2
+         WHERE subscription_id = $1 AND status = ANY($4)",
+        params![
+            due.id,
+            now,
+            InstanceStatus::Suspended,
+            InstanceStatus::param(&[InstanceStatus::Running, InstanceStatus::Stopped])
+        ],
     )
     .await?;
     Ok(())
@@ -413,14 +420,19 @@ async fn suspend(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(
 
 async fn resume(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), ApiError> {
     tx.execute(
-        "UPDATE subscriptions SET status = 'ACTIVE', suspended_at = NULL, updated_at = $2 WHERE id = $1",
-        params![due.id, now],
+        "UPDATE subscriptions SET status = $3, suspended_at = NULL, updated_at = $2 WHERE id = $1",
+        params![due.id, now, SubscriptionStatus::Active],
     )
     .await?;
     tx.execute(
-        "UPDATE instances SET status = 'RUNNING', apply_pending = true, updated_at = $2
-         WHERE subscription_id = $1 AND status = 'SUSPENDED'",
-        params![due.id, now],
+        "UPDATE instances SET status = $3, apply_pending = true, updated_at = $2
+         WHERE subscription_id = $1 AND status = $4",
+        params![
+            due.id,
+            now,
+            InstanceStatus::Running,
+            InstanceStatus::Suspended
+        ],
     )
     .await?;
     Ok(())

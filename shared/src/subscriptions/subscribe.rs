@@ -11,7 +11,7 @@ use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
-use crate::states::SubscriptionStatus;
+use crate::states::{InstanceStatus, SubscriptionStatus};
 
 pub struct SubscribeRequest {
     pub plan_id: Uuid,
@@ -130,8 +130,8 @@ async fn open(
     let held: i64 = tx
         .scalar(
             "SELECT count(*) FROM instances i JOIN subscriptions s ON s.id = i.subscription_id
-             WHERE i.user_id = $1 AND s.plan_id = $2 AND i.status <> 'TERMINATED'",
-            params![user_id, request.plan_id],
+             WHERE i.user_id = $1 AND s.plan_id = $2 AND i.status <> $3",
+            params![user_id, request.plan_id, InstanceStatus::Terminated],
         )
         .await?;
     if held >= offer.max_instances_per_user {
@@ -179,7 +179,7 @@ async fn open(
         .execute(
             "INSERT INTO subscriptions (id, user_id, service_id, plan_id, status, price_monthly,
                  period_start, period_end, anchor_day, idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'ACTIVE', $5, $6, $7, $8, $9, $10, $10)",
+             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $10)",
             params![
                 subscription_id,
                 user_id,
@@ -190,7 +190,8 @@ async fn open(
                 period.end,
                 period.anchor_day as i32,
                 request.idempotency_key.clone(),
-                now
+                now,
+                SubscriptionStatus::Active
             ],
         )
         .await;
@@ -211,7 +212,7 @@ async fn open(
     tx.execute(
         "INSERT INTO instances (id, subscription_id, user_id, name, subdomain, status, namespace,
              resource_name, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $8)",
+         VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $8)",
         params![
             instance_id,
             subscription_id,
@@ -220,7 +221,8 @@ async fn open(
             subdomain.as_str(),
             names::namespace(user_id),
             names::resource(instance_id),
-            now
+            now,
+            InstanceStatus::Pending
         ],
     )
     .await

@@ -238,7 +238,7 @@ async fn begin(
     tx.execute(
         "UPDATE subscriptions SET plan_id = $2, previous_plan_id = $3, price_monthly = $4,
              previous_price = $5, plan_change_id = $6, plan_change_refund = $7,
-             status = 'PENDING_UPGRADE', updated_at = $8
+             status = $8, updated_at = $9
          WHERE id = $1",
         params![
             subscription_id,
@@ -248,6 +248,7 @@ async fn begin(
             paid.amount(),
             change_id,
             owed_refund.map(Rupiah::amount),
+            SubscriptionStatus::PendingUpgrade,
             now
         ],
     )
@@ -276,8 +277,8 @@ pub async fn resume_upgrades(
     let conn = upgrader.conn;
     let stuck = conn
         .query(
-            "SELECT id FROM subscriptions WHERE status = 'PENDING_UPGRADE' AND updated_at <= $1",
-            params![now - stale_after],
+            "SELECT id FROM subscriptions WHERE status = $1 AND updated_at <= $2",
+            params![SubscriptionStatus::PendingUpgrade, now - stale_after],
         )
         .await?;
     let mut resumed = 0;
@@ -305,8 +306,8 @@ async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pendin
         .query(
             "SELECT user_id, plan_id, previous_plan_id, plan_change_id, plan_change_refund,
                     period_end
-             FROM subscriptions WHERE id = $1 AND status = 'PENDING_UPGRADE'",
-            params![id],
+             FROM subscriptions WHERE id = $1 AND status = $2",
+            params![id, SubscriptionStatus::PendingUpgrade],
         )
         .await?;
     let Some(row) = rows.first() else {
@@ -351,9 +352,14 @@ async fn complete(
 ) -> Result<(), ApiError> {
     let finished = tx
         .execute(
-            "UPDATE subscriptions SET status = 'ACTIVE', plan_change_refund = NULL, updated_at = $2
-             WHERE id = $1 AND status = 'PENDING_UPGRADE'",
-            params![subscription_id, now],
+            "UPDATE subscriptions SET status = $3, plan_change_refund = NULL, updated_at = $2
+             WHERE id = $1 AND status = $4",
+            params![
+                subscription_id,
+                now,
+                SubscriptionStatus::Active,
+                SubscriptionStatus::PendingUpgrade
+            ],
         )
         .await?;
     if finished == 0 {
@@ -388,9 +394,14 @@ async fn undo(
     let restored = tx
         .execute(
             "UPDATE subscriptions SET plan_id = previous_plan_id, price_monthly = previous_price,
-                 plan_change_refund = NULL, status = 'ACTIVE', updated_at = $2
-             WHERE id = $1 AND status = 'PENDING_UPGRADE'",
-            params![subscription_id, now],
+                 plan_change_refund = NULL, status = $3, updated_at = $2
+             WHERE id = $1 AND status = $4",
+            params![
+                subscription_id,
+                now,
+                SubscriptionStatus::Active,
+                SubscriptionStatus::PendingUpgrade
+            ],
         )
         .await?;
     if restored == 0 {
