@@ -2,6 +2,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ports::db::{DbValue, FromDb};
+
 /// An amount of Indonesian rupiah. Whole rupiah only (the currency has no minor unit in use), a
 /// JSON integer on the wire and a `BIGINT` in SQL; never a float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -25,6 +27,13 @@ impl Rupiah {
 
     pub fn checked_sub(self, other: Rupiah) -> Option<Rupiah> {
         self.0.checked_sub(other.0).map(Rupiah)
+    }
+}
+
+/// Amounts are stored as whole rupiah in BIGINT columns.
+impl FromDb for Rupiah {
+    fn from_db(value: &DbValue) -> Result<Self, String> {
+        i64::from_db(value).map(Rupiah::new)
     }
 }
 

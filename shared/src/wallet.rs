@@ -45,10 +45,10 @@ pub async fn summary(conn: &dyn Connection, user_id: Uuid) -> Result<WalletSumma
         .ok_or_else(|| DbError::Other(format!("user {user_id} has no wallet")))?;
     let upcoming = upcoming_renewals(conn, user_id).await?;
     Ok(WalletSummary {
-        balance: Rupiah::new(row.get("balance")?),
+        balance: row.get("balance")?,
         currency: "IDR",
-        lifetime_top_up: Rupiah::new(row.get("lifetime_top_up")?),
-        lifetime_spend: Rupiah::new(row.get("lifetime_spend")?),
+        lifetime_top_up: row.get("lifetime_top_up")?,
+        lifetime_spend: row.get("lifetime_spend")?,
         upcoming_renewals_total: Rupiah::new(upcoming.iter().map(|r| r.amount.amount()).sum()),
         upcoming_renewals: upcoming,
     })
@@ -139,7 +139,7 @@ pub async fn transactions(
                 id: row.get("id")?,
                 kind: row.get("type")?,
                 status: row.get("status")?,
-                amount: Rupiah::new(row.get("amount")?),
+                amount: row.get("amount")?,
                 balance_before: row.get::<Option<i64>>("balance_before")?.map(Rupiah::new),
                 balance_after: row.get::<Option<i64>>("balance_after")?.map(Rupiah::new),
                 payment_method: row.get("payment_method")?,

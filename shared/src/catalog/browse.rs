@@ -119,7 +119,7 @@ impl FromRow for PlanOffer {
             name: row.get("name")?,
             tier,
             description: row.get("description")?,
-            price_monthly: Rupiah::new(row.get("price_monthly")?),
+            price_monthly: row.get("price_monthly")?,
             currency: "IDR",
             resources: Resources {
                 cpu_millicores: row.get("cpu_millicores")?,

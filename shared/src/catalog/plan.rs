@@ -1,6 +1,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::ports::db::{DbValue, FromDb};
+
 /// Plan tiers in ascending order: an upgrade goes strictly up this list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PlanTier {
@@ -20,6 +22,12 @@ impl PlanTier {
             PlanTier::Premium => "PREMIUM",
             PlanTier::Enterprise => "ENTERPRISE",
         }
+    }
+}
+
+impl FromDb for PlanTier {
+    fn from_db(value: &DbValue) -> Result<Self, String> {
+        String::from_db(value)?.parse()
     }
 }
 

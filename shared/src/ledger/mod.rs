@@ -299,7 +299,7 @@ pub async fn wallet_balance(conn: &dyn Connection, user_id: Uuid) -> Result<Rupi
         )
         .await?;
     match rows.first() {
-        Some(row) => Ok(Rupiah::new(row.get("balance")?)),
+        Some(row) => Ok(row.get("balance")?),
         None => Err(DbError::Other(format!("user {user_id} has no wallet"))),
     }
 }

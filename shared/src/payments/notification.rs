@@ -98,7 +98,7 @@ async fn stored_order(
         )
         .await?;
     rows.first()
-        .map(|row| Ok((row.get("status")?, Rupiah::new(row.get("amount")?))))
+        .map(|row| Ok((row.get("status")?, row.get("amount")?)))
         .transpose()
 }
 

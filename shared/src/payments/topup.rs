@@ -38,7 +38,7 @@ impl FromRow for StoredTopUp {
     fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
             order_id: row.get("order_id")?,
-            amount: Rupiah::new(row.get("amount")?),
+            amount: row.get("amount")?,
             status: row.get("status")?,
             token: row.get("snap_token")?,
             redirect_url: row.get("redirect_url")?,
@@ -249,7 +249,7 @@ pub async fn apply_report(
             return Ok(ignored("unknown order"));
         };
         let user_id: Uuid = row.get("user_id")?;
-        let amount = Rupiah::new(row.get("amount")?);
+        let amount = row.get("amount")?;
         let status: TopUpStatus = row.get("status")?;
         if report.amount() != Ok(amount) {
             return Ok(Applied::AmountMismatch {

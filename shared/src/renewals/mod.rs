@@ -21,7 +21,7 @@ use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
-use crate::ports::db::{Connection, Database, Row};
+use crate::ports::db::{Connection, Database, DbError, FromRow, Row};
 use crate::states::{InstanceStatus, State, SubscriptionStatus};
 use crate::subscriptions::end_now;
 
@@ -73,14 +73,14 @@ struct Due {
     balance: Rupiah,
 }
 
-impl Due {
-    fn from_row(row: Row<'_>) -> Result<Self, ApiError> {
+impl FromRow for Due {
+    fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
             id: row.get("id")?,
             user_id: row.get("user_id")?,
             plan_id: row.get("plan_id")?,
             status: row.get("status")?,
-            price: Rupiah::new(row.get("plan_price")?),
+            price: row.get("plan_price")?,
             period: Period {
                 start: row.get("period_start")?,
                 end: row.get("period_end")?,
@@ -90,7 +90,7 @@ impl Due {
             grace_ends_at: row.get("grace_ends_at")?,
             suspended_at: row.get("suspended_at")?,
             service: row.get("service")?,
-            balance: Rupiah::new(row.get("balance")?),
+            balance: row.get("balance")?,
         })
     }
 }
@@ -178,8 +178,8 @@ async fn renew_next(
     run_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>, ApiError> {
-    let rows = tx
-        .query(
+    let claimed = tx
+        .fetch_optional::<Due>(
             &format!(
                 "UPDATE subscriptions s SET last_renewal_run = $2
                  FROM plans p, services sv, ledger_accounts a
@@ -194,10 +194,9 @@ async fn renew_next(
             params![now, run_id],
         )
         .await?;
-    let Some(row) = rows.first() else {
+    let Some(due) = claimed else {
         return Ok(None);
     };
-    let due = Due::from_row(row)?;
     let mut outcome = Outcome::default();
 
     if due.status == SubscriptionStatus::Active && due.ends {

@@ -77,7 +77,7 @@ pub async fn cancel(
         let user_id: Uuid = row.get("user_id")?;
         // A suspended subscription has not paid for the current period: nothing to refund.
         let refund = if status == SubscriptionStatus::Active && refund_unused {
-            prorate(Rupiah::new(row.get("price_monthly")?), &period, now)
+            prorate(row.get("price_monthly")?, &period, now)
         } else {
             Rupiah::ZERO
         };

@@ -220,7 +220,7 @@ pub async fn upcoming_renewals(
                 subscription_id: row.get("id")?,
                 service: row.get("service")?,
                 plan: row.get("plan")?,
-                amount: Rupiah::new(row.get("price_monthly")?),
+                amount: row.get("price_monthly")?,
                 due_at: row.get("period_end")?,
             })
         })

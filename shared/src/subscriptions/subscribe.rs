@@ -262,7 +262,7 @@ async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, ApiError> {
         service_id: row.get("service_id")?,
         service_slug: row.get("slug")?,
         plan_name: row.get("name")?,
-        price: Rupiah::new(row.get("price_monthly")?),
+        price: row.get("price_monthly")?,
         max_instances_per_user: i64::from(row.get::<i32>("max_instances_per_user")?),
     })
 }

@@ -10,7 +10,7 @@ use crate::http::ApiError;
 use crate::ledger::{self, Posted, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::{Connection, Row};
+use crate::ports::db::{Connection, DbError, FromRow, Row};
 use crate::ports::MaybeSend;
 use crate::states::SubscriptionStatus;
 
@@ -37,29 +37,28 @@ struct PlanInfo {
     on_sale: bool,
 }
 
-impl PlanInfo {
-    fn from_row(row: Row<'_>) -> Result<Self, ApiError> {
+impl FromRow for PlanInfo {
+    fn from_row(row: Row<'_>) -> Result<Self, DbError> {
         Ok(Self {
             id: row.get("id")?,
             service_id: row.get("service_id")?,
             name: row.get("name")?,
-            tier: row
-                .get::<String>("tier")?
-                .parse()
-                .map_err(ApiError::internal)?,
-            price: Rupiah::new(row.get("price_monthly")?),
+            tier: row.get("tier")?,
+            price: row.get("price_monthly")?,
             on_sale: row.get("on_sale")?,
         })
     }
+}
 
+impl PlanInfo {
     fn to_json(&self) -> Value {
         json!({ "id": self.id, "name": self.name, "tier": self.tier.as_str(), "priceMonthly": self.price })
     }
 }
 
 async fn plan(conn: &dyn Connection, id: Uuid) -> Result<Option<PlanInfo>, ApiError> {
-    let rows = conn
-        .query(
+    let plan = conn
+        .fetch_optional(
             "SELECT p.id, p.service_id, p.name, p.tier, p.price_monthly,
                     p.is_active AND s.is_active AND s.deleted_at IS NULL AS on_sale
              FROM plans p JOIN services s ON s.id = p.service_id
@@ -67,7 +66,7 @@ async fn plan(conn: &dyn Connection, id: Uuid) -> Result<Option<PlanInfo>, ApiEr
             params![id],
         )
         .await?;
-    rows.first().map(PlanInfo::from_row).transpose()
+    Ok(plan)
 }
 
 /// What the first phase of an upgrade did, so it can be finished or undone.
@@ -169,7 +168,7 @@ async fn begin(
             ))
         }
     }
-    let paid = Rupiah::new(row.get("price_monthly")?);
+    let paid: Rupiah = row.get("price_monthly")?;
     let period = Period {
         start: row.get("period_start")?,
         end: row.get("period_end")?,
