@@ -111,13 +111,10 @@ pub struct PlanOffer {
 
 impl FromRow for PlanOffer {
     fn from_row(row: Row<'_>) -> Result<Self, DbError> {
-        let tier: String = row.get("tier")?;
-        tier.parse::<PlanTier>()
-            .map_err(DbError::ValueConversionFailed)?;
         Ok(Self {
             id: row.get("id")?,
             name: row.get("name")?,
-            tier,
+            tier: row.get::<PlanTier>("tier")?.as_str().to_owned(),
             description: row.get("description")?,
             price_monthly: row.get("price_monthly")?,
             currency: "IDR",

@@ -123,9 +123,6 @@ impl From<DbError> for ApiError {
     }
 }
 
-/// A setting the request needs is missing or invalid: 503 with its feature's stable code and a
-/// message naming the variable to set. Nothing has been written by then: settings are read
-/// before anything changes.
 /// A debit the wallet could not cover is the caller's to fix (top up); anything else the ledger
 /// refuses is a bug of ours.
 impl From<LedgerError> for ApiError {
@@ -145,6 +142,9 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+/// A setting the request needs is missing or invalid: 503 with its feature's stable code and a
+/// message naming the variable to set. Nothing has been written by then: settings are read
+/// before anything changes.
 impl From<ConfigError> for ApiError {
     fn from(error: ConfigError) -> Self {
         let feature = error.feature();

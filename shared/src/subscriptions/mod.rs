@@ -44,11 +44,7 @@ pub async fn end_now(
         params![id, status, ended_at, now],
     )
     .await?;
-    tx.execute(
-        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-        params![plan_id],
-    )
-    .await?;
+    release_slot(tx, plan_id).await?;
     tx.execute(
         "UPDATE instances SET teardown_requested_at = coalesce(teardown_requested_at, $2),
              updated_at = $2
@@ -111,9 +107,31 @@ pub async fn end_with_full_refund(
     Ok(net)
 }
 
-fn quota_exceeded(plan: &str) -> ApiError {
-    ApiError::unprocessable(
-        "QUOTA_EXCEEDED",
-        format!("The {plan} plan is full right now; try another plan or later"),
+/// Takes one slot of a plan's quota, in one conditional statement so that concurrent
+/// subscribers can never take more slots than there are.
+async fn take_slot(tx: &dyn Connection, plan_id: Uuid, plan_name: &str) -> Result<(), ApiError> {
+    let taken = tx
+        .execute(
+            "UPDATE plans SET quota_used = quota_used + 1
+             WHERE id = $1 AND quota_used < quota_total",
+            params![plan_id],
+        )
+        .await?;
+    if taken == 0 {
+        return Err(ApiError::unprocessable(
+            "QUOTA_EXCEEDED",
+            format!("The {plan_name} plan is full right now; try another plan or later"),
+        ));
+    }
+    Ok(())
+}
+
+/// Gives one slot of a plan's quota back.
+async fn release_slot(tx: &dyn Connection, plan_id: Uuid) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
+        params![plan_id],
     )
+    .await?;
+    Ok(())
 }

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::quota_exceeded;
 use super::subdomain::{new_subdomain, InstanceName};
+use super::take_slot;
 use crate::billing::Period;
 use crate::http::ApiError;
 use crate::kube::names;
@@ -146,16 +146,7 @@ async fn open(
         )));
     }
 
-    let slot = tx
-        .execute(
-            "UPDATE plans SET quota_used = quota_used + 1
-             WHERE id = $1 AND quota_used < quota_total",
-            params![request.plan_id],
-        )
-        .await?;
-    if slot == 0 {
-        return Err(quota_exceeded(&offer.plan_name).into());
-    }
+    take_slot(tx, request.plan_id, &offer.plan_name).await?;
 
     if offer.price > Rupiah::ZERO {
         let charge = Transfer::charge(

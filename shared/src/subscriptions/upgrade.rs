@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{not_found, quota_exceeded};
+use super::{not_found, release_slot, take_slot};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::catalog::PlanTier;
@@ -208,20 +208,13 @@ async fn begin(
         ));
     }
 
-    let slot = tx
-        .execute(
-            "UPDATE plans SET quota_used = quota_used + 1 WHERE id = $1 AND quota_used < quota_total",
-            params![new.id],
-        )
-        .await?;
-    if slot == 0 {
-        return Err(quota_exceeded(&new.name));
-    }
+    take_slot(tx, new.id, &new.name).await?;
 
     let difference = new.price.amount() - paid.amount();
     let share = prorate(Rupiah::new(difference.abs()), &period, now);
     let change_id = Uuid::new_v4();
     let owed_refund = (difference < 0 && share > Rupiah::ZERO).then_some(share);
+    let actor = (by.user_id != user_id).then_some(by.user_id);
     if difference > 0 && share > Rupiah::ZERO {
         let charge = Transfer::charge(
             change_key(change_id),
@@ -231,7 +224,7 @@ async fn begin(
             format!("Upgrade to {} for the rest of the period", new.name),
             subscription_id,
         )
-        .by((by.user_id != user_id).then_some(by.user_id));
+        .by(actor);
         post_once(tx, &charge, now).await?;
     }
     tx.execute(
@@ -256,7 +249,7 @@ async fn begin(
         user_id,
         old,
         new,
-        actor: (by.user_id != user_id).then_some(by.user_id),
+        actor,
         difference: match owed_refund {
             Some(refund) => -refund.amount(),
             None => share.amount(),
@@ -364,11 +357,7 @@ async fn complete(
     if finished == 0 {
         return Ok(());
     }
-    tx.execute(
-        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-        params![pending.old.id],
-    )
-    .await?;
+    release_slot(tx, pending.old.id).await?;
     if pending.difference < 0 {
         let refund = Transfer::refund(
             change_key(pending.change_id),
@@ -406,11 +395,7 @@ async fn undo(
     if restored == 0 {
         return Ok(());
     }
-    tx.execute(
-        "UPDATE plans SET quota_used = quota_used - 1 WHERE id = $1",
-        params![pending.new.id],
-    )
-    .await?;
+    release_slot(tx, pending.new.id).await?;
     // Only a charge moved money so far: a downgrade's refund was owed, never paid.
     if pending.difference > 0 {
         let reversal = Transfer::refund(
