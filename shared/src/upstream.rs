@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::http::ApiError;
 use crate::params;
-use crate::ports::Connection;
+use crate::ports::{Connection, DbError};
 
 /// Requests of one user that may wait on an upstream at once.
 pub const CALLS_PER_USER: i64 = 10;
@@ -18,29 +18,24 @@ pub const CALLS_PER_USER: i64 = 10;
 /// Longer than any upstream timeout: a claim a crashed request left behind frees itself then.
 const LEASE_SECONDS: i64 = 120;
 
-fn busy() -> ApiError {
-    let mut error = ApiError::new(
-        429,
-        "TOO_MANY_PENDING_REQUESTS",
-        format!(
-            "You already have {CALLS_PER_USER} requests waiting on the payment gateway or the \
-             cluster; try again when they have finished"
-        ),
-    );
-    error.retry_after_seconds = Some(1);
-    error
-}
+/// The user has as many requests waiting on an upstream as they may.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "You already have {CALLS_PER_USER} requests waiting on the payment gateway or the cluster; \
+     try again when they have finished"
+)]
+pub struct Busy;
 
-/// Runs `call` if the user has a free place among their upstream calls, else answers 429
-/// `TOO_MANY_PENDING_REQUESTS` without running it.
-pub async fn bounded<T>(
+/// Runs `call` if the user has a free place among their upstream calls, else refuses with
+/// [`Busy`] without running it.
+pub async fn bounded<T, E: Into<ApiError>>(
     conn: &dyn Connection,
     user_id: Uuid,
     now: DateTime<Utc>,
-    call: impl Future<Output = Result<T, ApiError>>,
+    call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, ApiError> {
-    let claim = claim(conn, user_id, now).await?.ok_or_else(busy)?;
-    let result = call.await;
+    let claim = claim(conn, user_id, now).await?.ok_or(Busy)?;
+    let result = call.await.map_err(Into::into);
     // A claim that cannot be released now expires by itself.
     if let Err(error) = conn
         .execute("DELETE FROM upstream_calls WHERE id = $1", params![claim])
@@ -57,8 +52,8 @@ async fn claim(
     conn: &dyn Connection,
     user_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Option<Uuid>, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Option<Uuid>, ApiError> {
+) -> Result<Option<Uuid>, DbError> {
+    crate::transaction!(conn, |tx| -> Result<Option<Uuid>, DbError> {
         tx.query(
             "SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE",
             params![user_id],

@@ -9,8 +9,7 @@ use spincat::auth::{self, users, Role};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::{views, ClusterSettings, Kube};
 use spincat::ledger;
-use spincat::provisioning::cluster_error;
-use spincat::subscriptions::{self, SubscriptionFilter};
+use spincat::subscriptions::{self, SubscriptionError, SubscriptionFilter};
 use uuid::Uuid;
 
 spincat::component!(route);
@@ -118,7 +117,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             let conn = ctx.db().await?;
             let owner = subscriptions::owner(conn.as_ref(), id)
                 .await?
-                .ok_or_else(subscription_not_found)?;
+                .ok_or(SubscriptionError::NotFound)?;
             let detail = subscriptions::detail(conn.as_ref(), owner, id).await?;
             Ok(Reply::ok("Subscription", detail))
         }
@@ -211,8 +210,7 @@ async fn cluster_view(ctx: &Ctx, kind: &str) -> Result<Reply, ApiError> {
     let settings = ClusterSettings::load(ctx.config()).await?;
     let kube = Kube::new(ctx.ports.http.as_ref(), &settings);
     let items = views::summary(&kube, kind, namespace.as_deref())
-        .await
-        .map_err(cluster_error)?
+        .await?
         .ok_or_else(|| ApiError::route_not_found(&ctx.request.method, &ctx.request.path))?;
     Ok(Reply::ok("Cluster", json!({ "items": items })))
 }
@@ -236,7 +234,7 @@ async fn pod_logs(ctx: &Ctx, namespace: &str, name: &str) -> Result<Reply, ApiEr
             spincat::kube::KubeError::NotFound(_) => {
                 ApiError::not_found("POD_NOT_FOUND", "No such pod")
             }
-            other => cluster_error(other),
+            other => other.into(),
         })?;
     Ok(Reply::ok(
         "Pod logs",
@@ -249,11 +247,7 @@ fn user_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 fn subscription_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| subscription_not_found())
-}
-
-fn subscription_not_found() -> ApiError {
-    ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription")
+    Uuid::parse_str(id).map_err(|_| SubscriptionError::NotFound.into())
 }
 
 async fn adjust_wallet(ctx: &Ctx, actor: Uuid, user: Uuid) -> Result<Reply, ApiError> {

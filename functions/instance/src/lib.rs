@@ -7,7 +7,7 @@ use spincat::auth::{self, Principal};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::ClusterSettings;
 use spincat::provisioning::domains::{CustomDomain, DomainSettings};
-use spincat::provisioning::{InstanceChange, InstanceFilter, Provisioner};
+use spincat::provisioning::{InstanceChange, InstanceError, InstanceFilter, Provisioner};
 use spincat::subscriptions::InstanceName;
 use spincat::upstream;
 use uuid::Uuid;
@@ -105,7 +105,7 @@ async fn list(
 
 /// A malformed id names no instance: 404, like any id that is not yours.
 fn instance_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("INSTANCE_NOT_FOUND", "No such instance"))
+    Uuid::parse_str(id).map_err(|_| InstanceError::NotFound.into())
 }
 
 fn bounded(value: i64, min: i64, max: i64) -> Result<u32, String> {

@@ -6,7 +6,9 @@ use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::kube::ClusterSettings;
 use spincat::ports::db::Connection;
 use spincat::provisioning::Provisioner;
-use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionFilter, Upgrader};
+use spincat::subscriptions::{
+    self, InstanceName, SubscribeRequest, SubscriptionError, SubscriptionFilter, Upgrader,
+};
 use spincat::upstream;
 use uuid::Uuid;
 
@@ -38,8 +40,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
 
 /// A malformed id names no subscription: 404, like any id that is not yours.
 fn subscription_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id)
-        .map_err(|_| ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription"))
+    Uuid::parse_str(id).map_err(|_| SubscriptionError::NotFound.into())
 }
 
 fn uuid_field(text: &str) -> Result<Uuid, String> {

@@ -2,6 +2,7 @@
 //! with stable codes, input parsing and the request pipeline every component shares.
 
 mod cors;
+mod domain_errors;
 mod error;
 mod fields;
 mod message;

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::render::{InstanceSpec, PlanResources};
+use super::InstanceError;
 use crate::catalog::DeploymentTemplate;
-use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, Row};
 use crate::states::{InstanceStatus, SubscriptionStatus};
@@ -62,9 +62,9 @@ const SELECT: &str =
      JOIN plans p ON p.id = s.plan_id
      JOIN services sv ON sv.id = s.service_id";
 
-fn from_row(row: Row<'_>) -> Result<Instance, ApiError> {
+fn from_row(row: Row<'_>) -> Result<Instance, InstanceError> {
     let template: DeploymentTemplate = serde_json::from_value(row.get("template")?)
-        .map_err(|e| ApiError::internal(format!("stored template unreadable: {e}")))?;
+        .map_err(|e| InstanceError::Invariant(format!("stored template unreadable: {e}")))?;
     let env: BTreeMap<String, String> = serde_json::from_value(row.get("env")?).unwrap_or_default();
     let status: InstanceStatus = row.get("status")?;
     let gated = template.first_visitor_setup && !row.get::<bool>("claimed")?;
@@ -102,7 +102,7 @@ fn from_row(row: Row<'_>) -> Result<Instance, ApiError> {
     })
 }
 
-pub async fn load(conn: &dyn Connection, id: Uuid) -> Result<Option<Instance>, ApiError> {
+pub async fn load(conn: &dyn Connection, id: Uuid) -> Result<Option<Instance>, InstanceError> {
     let rows = conn
         .query(&format!("{SELECT} WHERE i.id = $1"), params![id])
         .await?;
@@ -113,7 +113,7 @@ pub async fn load(conn: &dyn Connection, id: Uuid) -> Result<Option<Instance>, A
 pub async fn of_subscription(
     conn: &dyn Connection,
     subscription_id: Uuid,
-) -> Result<Option<Instance>, ApiError> {
+) -> Result<Option<Instance>, InstanceError> {
     let rows = conn
         .query(
             &format!("{SELECT} WHERE i.subscription_id = $1 ORDER BY i.created_at DESC LIMIT 1"),
@@ -127,7 +127,7 @@ pub async fn of_subscription(
 pub async fn user_plans(
     conn: &dyn Connection,
     user_id: Uuid,
-) -> Result<Vec<PlanResources>, ApiError> {
+) -> Result<Vec<PlanResources>, InstanceError> {
     let rows = conn
         .query(
             "SELECT p.cpu_millicores, p.memory_mib, p.storage_gib

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::context::Instance;
 use super::lifecycle::Provisioner;
-use crate::http::ApiError;
+use super::InstanceError;
 use crate::params;
 use crate::ports::{Config, ConfigError, HttpClient, OutboundRequest};
 
@@ -77,9 +77,9 @@ pub fn challenge(domain: &str, token: &str) -> Value {
 }
 
 /// A fresh challenge token: 128 random bits.
-pub fn new_token() -> Result<String, ApiError> {
+pub fn new_token() -> Result<String, InstanceError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    getrandom::fill(&mut bytes).map_err(|e| InstanceError::Invariant(e.to_string()))?;
     Ok(hex::encode(bytes))
 }
 
@@ -245,7 +245,7 @@ impl Provisioner<'_> {
         domains: &DomainSettings,
         instance: &Instance,
         now: DateTime<Utc>,
-    ) -> Result<Verified, ApiError> {
+    ) -> Result<Verified, InstanceError> {
         let rows = self
             .conn
             .query(
@@ -254,14 +254,9 @@ impl Provisioner<'_> {
                 params![instance.id],
             )
             .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| ApiError::internal("instance vanished"))?;
+        let row = rows.first().ok_or(InstanceError::NotFound)?;
         let Some(domain) = row.get::<Option<String>>("custom_domain")? else {
-            return Err(ApiError::unprocessable(
-                "NO_CUSTOM_DOMAIN",
-                "Set a custom domain on the instance first",
-            ));
+            return Err(InstanceError::NoCustomDomain);
         };
         if row.get::<bool>("verified")? {
             return Ok(Verified::Already);
@@ -272,10 +267,7 @@ impl Provisioner<'_> {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "custom domain lookup failed");
-                ApiError::bad_gateway(
-                    "DNS_RESOLVER_ERROR",
-                    "The DNS resolver could not be asked; try again shortly",
-                )
+                InstanceError::ResolverUnavailable
             })?;
         if !found.contains(&challenge_value(&token)) {
             return Ok(Verified::NotYet { found });
@@ -289,7 +281,7 @@ impl Provisioner<'_> {
             .await
             .map_err(|e| {
                 if e.is_unique_violation() {
-                    domain_taken()
+                    InstanceError::DomainTaken
                 } else {
                     e.into()
                 }
@@ -307,7 +299,7 @@ impl Provisioner<'_> {
         domains: &DomainSettings,
         now: DateTime<Utc>,
         batch: i64,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let rows = self
             .conn
             // States as the unique index on verified domains (migrations/0011) names them.
@@ -328,20 +320,13 @@ impl Provisioner<'_> {
                 Ok(Verified::Now) => verified += 1,
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::info!(instance_id = %id, error = %error.message, "custom domain not verified this run");
+                    tracing::info!(instance_id = %id, error = %error, "custom domain not verified this run");
                     errors += 1;
                 }
             }
         }
         Ok(json!({ "checked": checked, "verified": verified, "errors": errors }))
     }
-}
-
-pub fn domain_taken() -> ApiError {
-    ApiError::conflict(
-        "DOMAIN_TAKEN",
-        "That domain is attached to another instance",
-    )
 }
 
 #[cfg(test)]

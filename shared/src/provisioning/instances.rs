@@ -9,18 +9,15 @@ use uuid::Uuid;
 
 use super::context::Instance;
 use super::domains::{self, CustomDomain, DomainRules, DomainSettings, Verified};
-use super::lifecycle::{cluster_error, Provisioner};
+use super::lifecycle::Provisioner;
 use super::render;
-use crate::http::{ApiError, Page, Paging};
+use super::InstanceError;
+use crate::http::{Page, Paging};
 use crate::params;
 use crate::ports::db::{DbError, Row};
 use crate::ports::HttpClient;
 use crate::states::{InstanceStatus, SubscriptionStatus};
 use crate::subscriptions::InstanceName;
-
-fn not_found() -> ApiError {
-    ApiError::not_found("INSTANCE_NOT_FOUND", "No such instance")
-}
 
 const SUMMARY: &str = "i.id, i.name, i.subdomain, i.status, i.custom_domain, i.domain_token,
      i.domain_verified_at IS NOT NULL AS domain_verified, i.ready,
@@ -37,17 +34,17 @@ const FROM: &str = "instances i
 
 /// An instance being torn down, failed or gone takes no more changes: 409, saying it cannot
 /// `act` in its state.
-fn still_live(instance: &Instance, act: &str) -> Result<(), ApiError> {
+fn still_live(instance: &Instance, action: &'static str) -> Result<(), InstanceError> {
     if instance.teardown_requested
         || matches!(
             instance.status,
             InstanceStatus::Error | InstanceStatus::Terminated
         )
     {
-        return Err(ApiError::conflict(
-            "INVALID_INSTANCE_STATE",
-            format!("Cannot {act} that is {}", instance.status),
-        ));
+        return Err(InstanceError::Ended {
+            action,
+            status: instance.status,
+        });
     }
     Ok(())
 }
@@ -111,11 +108,11 @@ pub struct InstanceFilter {
 }
 
 impl Provisioner<'_> {
-    /// The owner's instance, or 404.
-    pub async fn owned(&self, user_id: Uuid, id: Uuid) -> Result<Instance, ApiError> {
-        let instance = self.load(id).await.map_err(|_| not_found())?;
+    /// The owner's instance; anyone else's is not found, so ids cannot be probed.
+    pub async fn owned(&self, user_id: Uuid, id: Uuid) -> Result<Instance, InstanceError> {
+        let instance = self.load(id).await?;
         if instance.user_id != user_id {
-            return Err(not_found());
+            return Err(InstanceError::NotFound);
         }
         Ok(instance)
     }
@@ -124,7 +121,7 @@ impl Provisioner<'_> {
         &self,
         user_id: Uuid,
         filter: &InstanceFilter,
-    ) -> Result<Page<Value>, ApiError> {
+    ) -> Result<Page<Value>, InstanceError> {
         let condition = "i.user_id = $1 AND ($2::text IS NULL OR i.status = $2)
              AND ($3::text IS NULL OR sv.slug = $3)";
         let total = self
@@ -167,7 +164,7 @@ impl Provisioner<'_> {
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         if matches!(
             instance.status,
@@ -175,7 +172,7 @@ impl Provisioner<'_> {
         ) && !instance.teardown_requested
         {
             if let Err(error) = self.advance(id, now).await {
-                tracing::info!(instance_id = %id, error = %error.message, "refresh on read did not finish");
+                tracing::info!(instance_id = %id, error = %error, "refresh on read did not finish");
             }
         }
         let rows = self
@@ -186,7 +183,7 @@ impl Provisioner<'_> {
             )
             .await?;
         Ok(summary(
-            rows.first().ok_or_else(not_found)?,
+            rows.first().ok_or(InstanceError::NotFound)?,
             &self.settings.base_domain,
         )?)
     }
@@ -194,20 +191,17 @@ impl Provisioner<'_> {
     fn operable(
         instance: &Instance,
         allowed: &[InstanceStatus],
-        action: &str,
-    ) -> Result<(), ApiError> {
+        action: &'static str,
+    ) -> Result<(), InstanceError> {
         if instance.teardown_requested || !allowed.contains(&instance.status) {
-            return Err(ApiError::conflict(
-                "INVALID_INSTANCE_STATE",
-                format!("Cannot {action} an instance that is {}", instance.status),
-            )
-            .with_details(json!({ "status": instance.status, "allowedFrom": allowed })));
+            return Err(InstanceError::WrongState {
+                action,
+                status: instance.status,
+                allowed: allowed.to_vec(),
+            });
         }
         if instance.subscription_status == SubscriptionStatus::Suspended {
-            return Err(ApiError::unprocessable(
-                "SUBSCRIPTION_SUSPENDED",
-                "The subscription is suspended: top up your wallet to resume it",
-            ));
+            return Err(InstanceError::SubscriptionSuspended);
         }
         Ok(())
     }
@@ -217,7 +211,7 @@ impl Provisioner<'_> {
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         self.scale_between(
             user_id,
             id,
@@ -234,7 +228,7 @@ impl Provisioner<'_> {
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         self.scale_between(
             user_id,
             id,
@@ -253,15 +247,12 @@ impl Provisioner<'_> {
         id: Uuid,
         (from, to): (InstanceStatus, InstanceStatus),
         replicas: i32,
-        action: &str,
+        action: &'static str,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         Self::operable(&instance, &[from], action)?;
-        self.cluster
-            .scale(&instance, replicas)
-            .await
-            .map_err(cluster_error)?;
+        self.cluster.scale(&instance, replicas).await?;
         self.set_status(id, from, to, now).await?;
         Ok(json!({ "id": id, "status": to }))
     }
@@ -273,7 +264,7 @@ impl Provisioner<'_> {
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let mut instance = self.owned(user_id, id).await?;
         Self::operable(&instance, &[InstanceStatus::Running], "restart")?;
         instance.spec.restarted_at = Some(now);
@@ -297,7 +288,7 @@ impl Provisioner<'_> {
         id: Uuid,
         change: InstanceChange,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         still_live(&instance, "change an instance")?;
         if let Some(env) = &change.env {
@@ -306,13 +297,10 @@ impl Provisioner<'_> {
                 .filter(|k| !instance.spec.template.user_env.contains(k))
                 .collect();
             if !unknown.is_empty() {
-                return Err(ApiError::field(
-                    "env",
-                    format!(
-                        "not settable: {:?}; this app allows {:?}",
-                        unknown, instance.spec.template.user_env
-                    ),
-                ));
+                return Err(InstanceError::EnvNotSettable {
+                    unknown: unknown.into_iter().cloned().collect(),
+                    allowed: instance.spec.template.user_env.clone(),
+                });
             }
         }
         if let Some(domain) = &change.custom_domain {
@@ -350,7 +338,7 @@ impl Provisioner<'_> {
         instance: &Instance,
         domain: Option<&CustomDomain>,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), InstanceError> {
         let Some(domain) = domain else {
             self.conn
                 .execute(
@@ -365,8 +353,7 @@ impl Provisioner<'_> {
         if let Some(reason) =
             DomainRules::new(&self.settings.base_domain, &domains.platform_domains).refuses(domain)
         {
-            return Err(ApiError::unprocessable("DOMAIN_RESERVED", reason)
-                .with_details(json!({ "field": "customDomain" })));
+            return Err(InstanceError::DomainReserved(reason));
         }
         let taken = self
             .conn
@@ -379,7 +366,7 @@ impl Provisioner<'_> {
             )
             .await?;
         if !taken.is_empty() {
-            return Err(domains::domain_taken());
+            return Err(InstanceError::DomainTaken);
         }
         self.conn
             .execute(
@@ -400,23 +387,20 @@ impl Provisioner<'_> {
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         still_live(&instance, "verify a domain of an instance")?;
         match self.verify_domain(http, domains, &instance, now).await? {
             Verified::Now | Verified::Already => self.detail(user_id, id, now).await,
             Verified::NotYet { found } => {
                 let detail = self.detail(user_id, id, now).await?;
-                let expected = detail["customDomain"]["verification"].clone();
-                Err(ApiError::unprocessable(
-                    "DOMAIN_NOT_VERIFIED",
-                    format!(
-                        "No TXT record {} with the value {} yet; DNS changes can take a while",
-                        expected["name"].as_str().unwrap_or_default(),
-                        expected["value"].as_str().unwrap_or_default()
-                    ),
-                )
-                .with_details(json!({ "expected": expected, "found": found })))
+                let expected = &detail["customDomain"]["verification"];
+                let text = |key: &str| expected[key].as_str().unwrap_or_default().to_owned();
+                Err(InstanceError::DomainNotVerified {
+                    name: text("name"),
+                    value: text("value"),
+                    found,
+                })
             }
         }
     }
@@ -427,39 +411,27 @@ impl Provisioner<'_> {
         id: Uuid,
         lines: u32,
         since_seconds: Option<u32>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         if !instance.is_deployed() {
             return Ok(json!({ "lines": [] }));
         }
-        let text = self
-            .cluster
-            .logs(&instance, lines, since_seconds)
-            .await
-            .map_err(cluster_error)?;
+        let text = self.cluster.logs(&instance, lines, since_seconds).await?;
         Ok(json!({ "lines": text.lines().collect::<Vec<_>>() }))
     }
 
     /// Connection details and the credentials the template exposes, read from the instance's
     /// Secret: they are never stored in our database.
-    pub async fn credentials(&self, user_id: Uuid, id: Uuid) -> Result<Value, ApiError> {
+    pub async fn credentials(&self, user_id: Uuid, id: Uuid) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         if !instance.is_deployed() {
-            return Err(ApiError::conflict(
-                "INVALID_INSTANCE_STATE",
-                "Credentials exist once the instance is deployed",
-            ));
+            return Err(InstanceError::NotDeployed);
         }
-        let secrets = self
-            .cluster
-            .credentials(&instance)
-            .await
-            .map_err(cluster_error)?;
+        let secrets = self.cluster.credentials(&instance).await?;
         let gate = self
             .cluster
             .gate_password(&instance)
-            .await
-            .map_err(cluster_error)?
+            .await?
             .map(|password| json!({ "username": render::GATE_USER, "password": password }));
         Ok(json!({
             "host": render::host(&instance.spec, self.settings),
@@ -478,7 +450,7 @@ impl Provisioner<'_> {
         user_id: Uuid,
         id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, InstanceError> {
         let instance = self.owned(user_id, id).await?;
         Self::operable(
             &instance,
@@ -495,10 +467,7 @@ impl Provisioner<'_> {
                 .await?;
             let instance = self.load(id).await?;
             self.deploy(&instance, now).await?;
-            self.cluster
-                .remove_gate(&instance)
-                .await
-                .map_err(cluster_error)?;
+            self.cluster.remove_gate(&instance).await?;
         }
         self.detail(user_id, id, now).await
     }

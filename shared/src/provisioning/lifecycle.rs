@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::cluster::Cluster;
 use super::context::{self, Instance};
-use crate::http::ApiError;
+use super::InstanceError;
 use crate::kube::{ClusterSettings, Kube, KubeError};
 use crate::params;
 use crate::ports::db::Connection;
-use crate::ports::{ConfigError, HttpClient};
+use crate::ports::HttpClient;
 use crate::states::{InstanceStatus, State};
 use crate::subscriptions::{end_with_full_refund, Resize};
 
@@ -60,10 +60,10 @@ impl<'a> Provisioner<'a> {
         }
     }
 
-    pub async fn load(&self, id: Uuid) -> Result<Instance, ApiError> {
+    pub async fn load(&self, id: Uuid) -> Result<Instance, InstanceError> {
         context::load(self.conn, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("INSTANCE_NOT_FOUND", "No such instance"))
+            .ok_or(InstanceError::NotFound)
     }
 
     /// Moves every instance that has work to do one step along.
@@ -71,7 +71,7 @@ impl<'a> Provisioner<'a> {
         &self,
         now: DateTime<Utc>,
         batch: i64,
-    ) -> Result<ProvisioningSummary, ApiError> {
+    ) -> Result<ProvisioningSummary, InstanceError> {
         // States written out as the partial index instances_work_idx names them, for the planner.
         let rows = self
             .conn
@@ -95,7 +95,7 @@ impl<'a> Provisioner<'a> {
                 Ok(Step::Failed) => summary.failed += 1,
                 Ok(Step::TornDown) => summary.torn_down += 1,
                 Err(error) => {
-                    tracing::warn!(instance_id = %id, error = %error.message, "provisioning step failed; retried next run");
+                    tracing::warn!(instance_id = %id, error = %error, "provisioning step failed; retried next run");
                     summary.errors += 1;
                 }
             }
@@ -104,7 +104,7 @@ impl<'a> Provisioner<'a> {
     }
 
     /// One step for one instance.
-    pub async fn advance(&self, id: Uuid, now: DateTime<Utc>) -> Result<Step, ApiError> {
+    pub async fn advance(&self, id: Uuid, now: DateTime<Utc>) -> Result<Step, InstanceError> {
         let instance = self.load(id).await?;
         if instance.teardown_requested && !instance.torn_down {
             return self.tear_down(&instance, now).await;
@@ -139,7 +139,11 @@ impl<'a> Provisioner<'a> {
 
     /// Applies every manifest and records which plan the cluster now runs. Marked pending first,
     /// so an apply cut short by an error or a crash is redone by the next run.
-    pub async fn deploy(&self, instance: &Instance, now: DateTime<Utc>) -> Result<(), ApiError> {
+    pub async fn deploy(
+        &self,
+        instance: &Instance,
+        now: DateTime<Utc>,
+    ) -> Result<(), InstanceError> {
         self.conn
             .execute(
                 "UPDATE instances SET apply_pending = true WHERE id = $1",
@@ -149,7 +153,7 @@ impl<'a> Provisioner<'a> {
         let plans = context::user_plans(self.conn, instance.user_id).await?;
         if let Err(error) = self.cluster.deploy(instance, &plans).await {
             self.record_error(instance.id, &error, now).await?;
-            return Err(cluster_error(error));
+            return Err(error.into());
         }
         self.conn
             .execute(
@@ -167,7 +171,7 @@ impl<'a> Provisioner<'a> {
         instance: &Instance,
         now: DateTime<Utc>,
         timed_out: bool,
-    ) -> Result<Step, ApiError> {
+    ) -> Result<Step, InstanceError> {
         match self.cluster.is_available(instance).await {
             Ok(true) => {
                 self.conn
@@ -203,7 +207,7 @@ impl<'a> Provisioner<'a> {
             Err(KubeError::NotFound(_)) => self.fail(instance, now).await,
             Err(error) => {
                 self.record_error(instance.id, &error, now).await?;
-                Err(cluster_error(error))
+                Err(error.into())
             }
         }
     }
@@ -211,11 +215,11 @@ impl<'a> Provisioner<'a> {
     /// The app never ran: it goes to ERROR and everything is given back, in one transaction:
     /// the subscription ends, its quota slot is freed and every rupiah it was charged returns.
     /// Its resources are then deleted (now, or by a later run if the cluster is down).
-    async fn fail(&self, instance: &Instance, now: DateTime<Utc>) -> Result<Step, ApiError> {
+    async fn fail(&self, instance: &Instance, now: DateTime<Utc>) -> Result<Step, InstanceError> {
         let id = instance.id;
         let subscription_id = instance.subscription_id;
         let timeout = self.settings.provision_timeout_seconds;
-        let failed = crate::transaction!(self.conn, |tx| -> Result<bool, ApiError> {
+        let failed = crate::transaction!(self.conn, |tx| -> Result<bool, InstanceError> {
                     let claimed = tx
                         .execute(
                             "UPDATE instances SET status = $4, ready = false,
@@ -253,7 +257,7 @@ impl<'a> Provisioner<'a> {
         &self,
         instance: &Instance,
         now: DateTime<Utc>,
-    ) -> Result<Step, ApiError> {
+    ) -> Result<Step, InstanceError> {
         let others: i64 = self
             .conn
             .scalar(
@@ -283,7 +287,7 @@ impl<'a> Provisioner<'a> {
         };
         if let Err(error) = removed {
             self.record_error(instance.id, &error, now).await?;
-            return Err(cluster_error(error));
+            return Err(error.into());
         }
         self.conn
             .execute(
@@ -308,7 +312,7 @@ impl<'a> Provisioner<'a> {
         from: InstanceStatus,
         to: InstanceStatus,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), InstanceError> {
         self.conn
             .execute(
                 "UPDATE instances SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
@@ -323,7 +327,7 @@ impl<'a> Provisioner<'a> {
         id: Uuid,
         error: &KubeError,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), InstanceError> {
         self.conn
             .execute(
                 "UPDATE instances SET last_error = $2, last_checked_at = $3 WHERE id = $1",
@@ -334,19 +338,6 @@ impl<'a> Provisioner<'a> {
     }
 }
 
-/// A cluster failure as an answer: the API server is an upstream. Its message names accounts,
-/// namespaces and objects, so it goes to the log, not to the caller.
-pub fn cluster_error(error: KubeError) -> ApiError {
-    if let KubeError::NotConfigured { variable, reason } = error {
-        return ConfigError::new(&variable, reason).into();
-    }
-    tracing::warn!(%error, "Kubernetes call failed");
-    ApiError::bad_gateway(
-        "CLUSTER_ERROR",
-        "The cluster could not complete this request; try again shortly",
-    )
-}
-
 /// An upgrade's resize: re-apply the workload and the namespace quota for the subscription's new
 /// plan. An instance never deployed has nothing to resize; the next deploy uses the new plan.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -355,11 +346,11 @@ impl Resize for Provisioner<'_> {
     async fn resize(&self, subscription_id: Uuid, now: DateTime<Utc>) -> Result<(), String> {
         let instance = context::of_subscription(self.conn, subscription_id)
             .await
-            .map_err(|e| e.message)?
+            .map_err(|e| e.to_string())?
             .ok_or("no instance")?;
         if !instance.is_deployed() {
             return Ok(());
         }
-        self.deploy(&instance, now).await.map_err(|e| e.message)
+        self.deploy(&instance, now).await.map_err(|e| e.to_string())
     }
 }

@@ -6,9 +6,11 @@
 mod cluster;
 mod context;
 pub mod domains;
+mod error;
 mod instances;
 mod lifecycle;
 pub mod render;
 
+pub use error::InstanceError;
 pub use instances::{InstanceChange, InstanceFilter};
-pub use lifecycle::{cluster_error, Provisioner, ProvisioningSummary, Step};
+pub use lifecycle::{Provisioner, ProvisioningSummary, Step};

@@ -2,11 +2,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{end_now, not_found};
+use super::{end_now, SubscriptionError};
 use crate::audit::{record, Change};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
-use crate::http::ApiError;
 use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
@@ -25,8 +24,8 @@ pub async fn cancel(
     immediate: bool,
     refund_unused: bool,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+) -> Result<Value, SubscriptionError> {
+    crate::transaction!(conn, |tx| -> Result<Value, SubscriptionError> {
         let rows = tx
             .query(
                 "SELECT user_id, plan_id, status, price_monthly, period_start, period_end,
@@ -36,7 +35,7 @@ pub async fn cancel(
                 params![subscription_id, by.user_id, by.role == Role::Administrator],
             )
             .await?;
-        let row = rows.first().ok_or_else(not_found)?;
+        let row = rows.first().ok_or(SubscriptionError::NotFound)?;
         let status: SubscriptionStatus = row.get("status")?;
         let period = Period {
             start: row.get("period_start")?,
@@ -55,12 +54,7 @@ pub async fn cancel(
             SubscriptionStatus::Cancelled | SubscriptionStatus::Expired => {
                 return Ok(answer(status, period.end.min(now), Rupiah::ZERO));
             }
-            SubscriptionStatus::PendingUpgrade => {
-                return Err(ApiError::conflict(
-                    "UPGRADE_IN_PROGRESS",
-                    "An upgrade of this subscription is in progress; cancel once it is done",
-                ))
-            }
+            SubscriptionStatus::PendingUpgrade => return Err(SubscriptionError::UpgradeInProgress),
             SubscriptionStatus::Active | SubscriptionStatus::Suspended => {}
         }
         if !immediate {

@@ -3,12 +3,14 @@
 //! records the subscription together, so a failure anywhere leaves nothing behind.
 
 mod cancel;
+mod error;
 mod queries;
 mod subdomain;
 mod subscribe;
 mod upgrade;
 
 pub use cancel::cancel;
+pub use error::SubscriptionError;
 pub use queries::{detail, list, owner, upcoming_renewals, SubscriptionFilter, UpcomingRenewal};
 pub use subdomain::InstanceName;
 pub use subscribe::{subscribe, SubscribeRequest};
@@ -17,16 +19,11 @@ pub use upgrade::{resume_upgrades, upgrade, Resize, Upgrader};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::http::ApiError;
 use crate::ledger::{self, Transfer};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::states::SubscriptionStatus;
-
-fn not_found() -> ApiError {
-    ApiError::not_found("SUBSCRIPTION_NOT_FOUND", "No such subscription")
-}
 
 /// Ends a live subscription as cancelled or expired: auto-renew off, its quota slot
 /// freed, its instance marked for teardown.
@@ -63,14 +60,14 @@ pub async fn end_with_full_refund(
     key_prefix: &str,
     description: &str,
     now: DateTime<Utc>,
-) -> Result<Rupiah, ApiError> {
+) -> Result<Rupiah, SubscriptionError> {
     let rows = tx
         .query(
             "SELECT user_id, plan_id, status FROM subscriptions WHERE id = $1 FOR UPDATE",
             params![subscription_id],
         )
         .await?;
-    let row = rows.first().ok_or_else(not_found)?;
+    let row = rows.first().ok_or(SubscriptionError::NotFound)?;
     let user_id: Uuid = row.get("user_id")?;
     if row.get::<SubscriptionStatus>("status")?.is_live() {
         end_now(
@@ -109,7 +106,11 @@ pub async fn end_with_full_refund(
 
 /// Takes one slot of a plan's quota, in one conditional statement so that concurrent
 /// subscribers can never take more slots than there are.
-async fn take_slot(tx: &dyn Connection, plan_id: Uuid, plan_name: &str) -> Result<(), ApiError> {
+async fn take_slot(
+    tx: &dyn Connection,
+    plan_id: Uuid,
+    plan_name: &str,
+) -> Result<(), SubscriptionError> {
     let taken = tx
         .execute(
             "UPDATE plans SET quota_used = quota_used + 1
@@ -118,10 +119,9 @@ async fn take_slot(tx: &dyn Connection, plan_id: Uuid, plan_name: &str) -> Resul
         )
         .await?;
     if taken == 0 {
-        return Err(ApiError::unprocessable(
-            "QUOTA_EXCEEDED",
-            format!("The {plan_name} plan is full right now; try another plan or later"),
-        ));
+        return Err(SubscriptionError::PlanFull {
+            plan: plan_name.to_owned(),
+        });
     }
     Ok(())
 }

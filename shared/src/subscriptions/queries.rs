@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::not_found;
-use crate::http::{ApiError, Page, Paging};
+use super::SubscriptionError;
+use crate::http::{Page, Paging};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::{Connection, DbError, Row};
@@ -133,14 +133,18 @@ pub async fn list(
 
 /// One of the user's subscriptions with its instances and billing history; 404 for anyone
 /// else's, so ids cannot be probed.
-pub async fn detail(conn: &dyn Connection, user_id: Uuid, id: Uuid) -> Result<Value, ApiError> {
+pub async fn detail(
+    conn: &dyn Connection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Value, SubscriptionError> {
     let rows = conn
         .query(
             &format!("SELECT {SUMMARY} FROM {FROM} WHERE s.id = $1 AND s.user_id = $2"),
             params![id, user_id],
         )
         .await?;
-    let mut detail = summary(rows.first().ok_or_else(not_found)?)?;
+    let mut detail = summary(rows.first().ok_or(SubscriptionError::NotFound)?)?;
     let instances = conn
         .query(
             "SELECT id, name, subdomain, status, custom_domain, created_at

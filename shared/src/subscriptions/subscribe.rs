@@ -1,16 +1,14 @@
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::subdomain::{new_subdomain, InstanceName};
-use super::take_slot;
+use super::{take_slot, SubscriptionError};
 use crate::billing::Period;
-use crate::http::ApiError;
 use crate::kube::names;
 use crate::ledger::{self, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::{Connection, DbError};
+use crate::ports::db::Connection;
 use crate::states::{InstanceStatus, SubscriptionStatus};
 
 pub struct SubscribeRequest {
@@ -37,7 +35,7 @@ pub async fn subscribe(
     user_id: Uuid,
     request: &SubscribeRequest,
     now: DateTime<Utc>,
-) -> Result<(Uuid, bool), ApiError> {
+) -> Result<(Uuid, bool), SubscriptionError> {
     if let Some(existing) = by_idempotency_key(conn, user_id, request).await? {
         return Ok((existing, false));
     }
@@ -51,14 +49,16 @@ pub async fn subscribe(
         // A retry of this request committed first.
         Err(NotOpened::Replayed) => match by_idempotency_key(conn, user_id, request).await? {
             Some(id) => Ok((id, false)),
-            None => Err(ApiError::internal("idempotent subscription vanished")),
+            None => Err(SubscriptionError::Invariant(
+                "idempotent subscription vanished".into(),
+            )),
         },
         // Postgres may report the one-live-subscription index before the idempotency key's:
         // a retry of this request, if the key now names a subscription, else a real duplicate.
-        Err(NotOpened::AlreadySubscribed(existing)) => {
+        Err(NotOpened::Refused(duplicate @ SubscriptionError::AlreadySubscribed { .. })) => {
             match by_idempotency_key(conn, user_id, request).await? {
                 Some(id) => Ok((id, false)),
-                None => Err(duplicate(existing)),
+                None => Err(duplicate),
             }
         }
         Err(NotOpened::Refused(error)) => Err(error),
@@ -69,19 +69,11 @@ pub async fn subscribe(
 enum NotOpened {
     /// A request with the same Idempotency-Key opened it first.
     Replayed,
-    /// The user already has a live subscription to the service (its id, when known).
-    AlreadySubscribed(Option<Uuid>),
-    Refused(ApiError),
+    Refused(SubscriptionError),
 }
 
-impl From<ApiError> for NotOpened {
-    fn from(error: ApiError) -> Self {
-        NotOpened::Refused(error)
-    }
-}
-
-impl From<DbError> for NotOpened {
-    fn from(error: DbError) -> Self {
+impl<E: Into<SubscriptionError>> From<E> for NotOpened {
+    fn from(error: E) -> Self {
         NotOpened::Refused(error.into())
     }
 }
@@ -94,7 +86,7 @@ async fn by_idempotency_key(
     conn: &dyn Connection,
     user_id: Uuid,
     request: &SubscribeRequest,
-) -> Result<Option<Uuid>, ApiError> {
+) -> Result<Option<Uuid>, SubscriptionError> {
     let Some(key) = &request.idempotency_key else {
         return Ok(None);
     };
@@ -109,10 +101,7 @@ async fn by_idempotency_key(
     };
     let plan_id: Uuid = row.get("plan_id")?;
     if plan_id != request.plan_id {
-        return Err(ApiError::unprocessable(
-            "IDEMPOTENCY_KEY_REUSED",
-            "This Idempotency-Key was used for a different subscription",
-        ));
+        return Err(SubscriptionError::IdempotencyKeyReused);
     }
     Ok(Some(row.get("id")?))
 }
@@ -137,13 +126,11 @@ async fn open(
     if held >= offer.max_instances_per_user {
         // A concurrent subscribe to the same service may have just committed: say so.
         refuse_duplicate(tx, user_id, &offer).await?;
-        return Err(NotOpened::Refused(ApiError::unprocessable(
-            "INSTANCE_LIMIT",
-            format!(
-                "The {} plan allows {} instance(s) per user, and you hold {held}",
-                offer.plan_name, offer.max_instances_per_user
-            ),
-        )));
+        return Err(NotOpened::Refused(SubscriptionError::InstanceLimit {
+            plan: offer.plan_name,
+            allowed: offer.max_instances_per_user,
+            held,
+        }));
     }
 
     take_slot(tx, request.plan_id, &offer.plan_name).await?;
@@ -160,9 +147,7 @@ async fn open(
             ),
             subscription_id,
         );
-        ledger::post(tx, &charge, now)
-            .await
-            .map_err(ApiError::from)?;
+        ledger::post(tx, &charge, now).await?;
     }
 
     let period = Period::first(now);
@@ -189,7 +174,9 @@ async fn open(
     if let Err(error) = inserted {
         return Err(match error.constraint() {
             Some(IDEMPOTENCY_KEY_CONSTRAINT) => NotOpened::Replayed,
-            Some(ONE_LIVE_CONSTRAINT) => NotOpened::AlreadySubscribed(None),
+            Some(ONE_LIVE_CONSTRAINT) => {
+                NotOpened::Refused(SubscriptionError::AlreadySubscribed { existing: None })
+            }
             _ => error.into(),
         });
     }
@@ -219,10 +206,7 @@ async fn open(
     .await
     .map_err(|e| {
         if e.is_unique_violation() {
-            ApiError::conflict(
-                "SUBDOMAIN_TAKEN",
-                "That instance name was just taken; try again",
-            )
+            SubscriptionError::SubdomainTaken
         } else {
             e.into()
         }
@@ -230,7 +214,7 @@ async fn open(
     Ok(())
 }
 
-async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, ApiError> {
+async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, SubscriptionError> {
     let rows = tx
         .query(
             "SELECT p.service_id, s.slug, p.name, p.price_monthly, p.max_instances_per_user,
@@ -240,14 +224,9 @@ async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, ApiError> {
             params![plan_id],
         )
         .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+    let row = rows.first().ok_or(SubscriptionError::PlanNotFound)?;
     if !row.get::<bool>("on_sale")? {
-        return Err(ApiError::unprocessable(
-            "PLAN_INACTIVE",
-            "This plan is not on sale any more",
-        ));
+        return Err(SubscriptionError::PlanNotOnSale);
     }
     Ok(Offer {
         service_id: row.get("service_id")?,
@@ -256,14 +235,6 @@ async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, ApiError> {
         price: row.get("price_monthly")?,
         max_instances_per_user: i64::from(row.get::<i32>("max_instances_per_user")?),
     })
-}
-
-fn duplicate(existing: Option<Uuid>) -> ApiError {
-    ApiError::conflict(
-        "DUPLICATE_SUBSCRIPTION",
-        "You already subscribe to this service: upgrade that subscription instead",
-    )
-    .with_details(json!({ "subscriptionId": existing, "upgrade": "PUT /api/user/services/subscriptions/{id}/upgrade" }))
 }
 
 async fn refuse_duplicate(
@@ -279,7 +250,9 @@ async fn refuse_duplicate(
         )
         .await?;
     match live.first() {
-        Some(row) => Err(NotOpened::AlreadySubscribed(Some(row.get("id")?))),
+        Some(row) => Err(NotOpened::Refused(SubscriptionError::AlreadySubscribed {
+            existing: Some(row.get("id")?),
+        })),
         None => Ok(()),
     }
 }

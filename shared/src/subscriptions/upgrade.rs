@@ -2,11 +2,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{not_found, release_slot, take_slot};
+use super::{release_slot, take_slot, SubscriptionError};
 use crate::auth::{Principal, Role};
 use crate::billing::{prorate, Period};
 use crate::catalog::PlanTier;
-use crate::http::ApiError;
 use crate::ledger::{self, Posted, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
@@ -56,7 +55,7 @@ impl PlanInfo {
     }
 }
 
-async fn plan(conn: &dyn Connection, id: Uuid) -> Result<Option<PlanInfo>, ApiError> {
+async fn plan(conn: &dyn Connection, id: Uuid) -> Result<Option<PlanInfo>, DbError> {
     let plan = conn
         .fetch_optional(
             "SELECT p.id, p.service_id, p.name, p.tier, p.price_monthly,
@@ -99,16 +98,16 @@ pub async fn upgrade(
     subscription_id: Uuid,
     new_plan_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, SubscriptionError> {
     let conn = upgrader.conn;
-    let pending = crate::transaction!(conn, |tx| -> Result<Pending, ApiError> {
+    let pending = crate::transaction!(conn, |tx| -> Result<Pending, SubscriptionError> {
         begin(tx, by, subscription_id, new_plan_id, now).await
     })
     .await?;
     let pending = &pending;
     match upgrader.resize.resize(subscription_id, now).await {
         Ok(()) => {
-            crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+            crate::transaction!(conn, |tx| -> Result<(), SubscriptionError> {
                 complete(tx, subscription_id, pending, now).await
             })
             .await?;
@@ -124,14 +123,11 @@ pub async fn upgrade(
         }
         Err(reason) => {
             tracing::warn!(%subscription_id, reason, "resize failed; undoing the upgrade");
-            crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+            crate::transaction!(conn, |tx| -> Result<(), SubscriptionError> {
                 undo(tx, subscription_id, pending, now).await
             })
             .await?;
-            Err(ApiError::bad_gateway(
-                "UPGRADE_FAILED",
-                "The instance could not be resized; the upgrade was undone and nothing was charged",
-            ))
+            Err(SubscriptionError::ResizeFailed)
         }
     }
 }
@@ -142,7 +138,7 @@ async fn begin(
     subscription_id: Uuid,
     new_plan_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Pending, ApiError> {
+) -> Result<Pending, SubscriptionError> {
     let rows = tx
         .query(
             "SELECT user_id, plan_id, status, price_monthly, period_start, period_end, anchor_day
@@ -151,22 +147,12 @@ async fn begin(
             params![subscription_id, by.user_id, by.role == Role::Administrator],
         )
         .await?;
-    let row = rows.first().ok_or_else(not_found)?;
+    let row = rows.first().ok_or(SubscriptionError::NotFound)?;
     let user_id: Uuid = row.get("user_id")?;
     match row.get("status")? {
         SubscriptionStatus::Active => {}
-        SubscriptionStatus::PendingUpgrade => {
-            return Err(ApiError::conflict(
-                "UPGRADE_IN_PROGRESS",
-                "An upgrade of this subscription is in progress",
-            ))
-        }
-        _ => {
-            return Err(ApiError::unprocessable(
-                "SUBSCRIPTION_NOT_ACTIVE",
-                "Only an active subscription can change plan",
-            ))
-        }
+        SubscriptionStatus::PendingUpgrade => return Err(SubscriptionError::UpgradeInProgress),
+        _ => return Err(SubscriptionError::NotActive),
     }
     let paid: Rupiah = row.get("price_monthly")?;
     let period = Period {
@@ -176,36 +162,21 @@ async fn begin(
     };
     let old = plan(tx, row.get("plan_id")?)
         .await?
-        .ok_or_else(|| ApiError::internal("subscription without plan"))?;
+        .ok_or_else(|| SubscriptionError::Invariant("subscription without plan".into()))?;
     let new = plan(tx, new_plan_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+        .ok_or(SubscriptionError::PlanNotFound)?;
     if new.service_id != old.service_id {
-        return Err(ApiError::unprocessable(
-            "PLAN_NOT_IN_SERVICE",
-            "The new plan belongs to another service",
-        ));
+        return Err(SubscriptionError::PlanOfAnotherService);
     }
     if new.id == old.id {
-        return Err(ApiError::unprocessable(
-            "SAME_PLAN",
-            "This is already your plan",
-        ));
+        return Err(SubscriptionError::SamePlan);
     }
     if !new.on_sale {
-        return Err(ApiError::unprocessable(
-            "PLAN_INACTIVE",
-            "This plan is not on sale any more",
-        ));
+        return Err(SubscriptionError::PlanNotOnSale);
     }
     if new.tier <= old.tier && by.role != Role::Administrator {
-        return Err(ApiError::unprocessable(
-            "DOWNGRADE_NOT_ALLOWED",
-            format!(
-                "Plans can only move up from {}: choose a higher tier",
-                old.tier
-            ),
-        ));
+        return Err(SubscriptionError::DowngradeNotAllowed { from: old.tier });
     }
 
     take_slot(tx, new.id, &new.name).await?;
@@ -265,7 +236,7 @@ pub async fn resume_upgrades(
     upgrader: Upgrader<'_>,
     now: DateTime<Utc>,
     stale_after: chrono::Duration,
-) -> Result<u32, ApiError> {
+) -> Result<u32, SubscriptionError> {
     let conn = upgrader.conn;
     let stuck = conn
         .query(
@@ -280,7 +251,7 @@ pub async fn resume_upgrades(
             continue;
         };
         let resized = upgrader.resize.resize(id, now).await;
-        crate::transaction!(conn, |tx| -> Result<(), ApiError> {
+        crate::transaction!(conn, |tx| -> Result<(), SubscriptionError> {
             match resized {
                 Ok(()) => complete(tx, id, &pending, now).await,
                 Err(_) => undo(tx, id, &pending, now).await,
@@ -293,7 +264,10 @@ pub async fn resume_upgrades(
 }
 
 /// What the first phase of an upgrade left, read back from the subscription and the ledger.
-async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pending>, ApiError> {
+async fn stored_pending(
+    conn: &dyn Connection,
+    id: Uuid,
+) -> Result<Option<Pending>, SubscriptionError> {
     let rows = conn
         .query(
             "SELECT user_id, plan_id, previous_plan_id, plan_change_id, plan_change_refund,
@@ -309,7 +283,9 @@ async fn stored_pending(conn: &dyn Connection, id: Uuid) -> Result<Option<Pendin
         plan(conn, row.get("plan_id")?).await?,
         plan(conn, row.get::<Uuid>("previous_plan_id")?).await?,
     ) else {
-        return Err(ApiError::internal("pending upgrade without its plans"));
+        return Err(SubscriptionError::Invariant(
+            "pending upgrade without its plans".into(),
+        ));
     };
     let change_id: Uuid = row.get("plan_change_id")?;
     let charged = conn
@@ -341,7 +317,7 @@ async fn complete(
     subscription_id: Uuid,
     pending: &Pending,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), SubscriptionError> {
     let finished = tx
         .execute(
             "UPDATE subscriptions SET status = $3, plan_change_refund = NULL, updated_at = $2
@@ -378,7 +354,7 @@ async fn undo(
     subscription_id: Uuid,
     pending: &Pending,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), SubscriptionError> {
     let restored = tx
         .execute(
             "UPDATE subscriptions SET plan_id = previous_plan_id, price_monthly = previous_price,
@@ -416,10 +392,10 @@ async fn post_once(
     tx: &dyn Connection,
     transfer: &Transfer,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), SubscriptionError> {
     match ledger::post(tx, transfer, now).await? {
         Posted::New { .. } => Ok(()),
-        Posted::Duplicate { .. } => Err(ApiError::internal(format!(
+        Posted::Duplicate { .. } => Err(SubscriptionError::Invariant(format!(
             "plan change transfer {} was already posted",
             transfer.key
         ))),

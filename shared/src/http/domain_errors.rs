@@ -1,0 +1,103 @@
+//! The one place where the domain's errors become HTTP: each one's status, stable code and
+//! details. The message is the error's own text; a broken invariant reads as a 500 whose cause
+//! is logged, never shown.
+
+use serde_json::json;
+
+use super::ApiError;
+use crate::kube::KubeError;
+use crate::ports::ConfigError;
+use crate::provisioning::InstanceError;
+use crate::subscriptions::SubscriptionError;
+use crate::upstream::Busy;
+
+impl From<SubscriptionError> for ApiError {
+    fn from(error: SubscriptionError) -> Self {
+        use SubscriptionError as E;
+        let message = error.to_string();
+        let (status, code) = match error {
+            E::NotFound => (404, "SUBSCRIPTION_NOT_FOUND"),
+            E::PlanNotFound => (404, "PLAN_NOT_FOUND"),
+            E::PlanNotOnSale => (422, "PLAN_INACTIVE"),
+            E::PlanOfAnotherService => (422, "PLAN_NOT_IN_SERVICE"),
+            E::SamePlan => (422, "SAME_PLAN"),
+            E::DowngradeNotAllowed { .. } => (422, "DOWNGRADE_NOT_ALLOWED"),
+            E::PlanFull { .. } => (422, "QUOTA_EXCEEDED"),
+            E::InstanceLimit { .. } => (422, "INSTANCE_LIMIT"),
+            E::IdempotencyKeyReused => (422, "IDEMPOTENCY_KEY_REUSED"),
+            E::NotActive => (422, "SUBSCRIPTION_NOT_ACTIVE"),
+            E::AlreadySubscribed { existing } => {
+                return ApiError::conflict("DUPLICATE_SUBSCRIPTION", message).with_details(json!({
+                    "subscriptionId": existing,
+                    "upgrade": "PUT /api/user/services/subscriptions/{id}/upgrade",
+                }))
+            }
+            E::SubdomainTaken => (409, "SUBDOMAIN_TAKEN"),
+            E::UpgradeInProgress => (409, "UPGRADE_IN_PROGRESS"),
+            E::ResizeFailed => (502, "UPGRADE_FAILED"),
+            E::Ledger(e) => return e.into(),
+            E::Db(e) => return e.into(),
+            E::Invariant(cause) => return ApiError::internal(cause),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<Busy> for ApiError {
+    fn from(error: Busy) -> Self {
+        let mut refusal = ApiError::new(429, "TOO_MANY_PENDING_REQUESTS", error.to_string());
+        refusal.retry_after_seconds = Some(1);
+        refusal
+    }
+}
+
+impl From<InstanceError> for ApiError {
+    fn from(error: InstanceError) -> Self {
+        use InstanceError as E;
+        let message = error.to_string();
+        let (status, code) = match error {
+            E::NotFound => (404, "INSTANCE_NOT_FOUND"),
+            E::WrongState {
+                status, allowed, ..
+            } => {
+                return ApiError::conflict("INVALID_INSTANCE_STATE", message)
+                    .with_details(json!({ "status": status, "allowedFrom": allowed }))
+            }
+            E::Ended { .. } | E::NotDeployed => (409, "INVALID_INSTANCE_STATE"),
+            E::SubscriptionSuspended => (422, "SUBSCRIPTION_SUSPENDED"),
+            E::EnvNotSettable { .. } => return ApiError::field("env", message),
+            E::DomainReserved(_) => {
+                return ApiError::unprocessable("DOMAIN_RESERVED", message)
+                    .with_details(json!({ "field": "customDomain" }))
+            }
+            E::DomainTaken => (409, "DOMAIN_TAKEN"),
+            E::NoCustomDomain => (422, "NO_CUSTOM_DOMAIN"),
+            E::DomainNotVerified { name, value, found } => {
+                let expected = json!({ "type": "TXT", "name": name, "value": value });
+                return ApiError::unprocessable("DOMAIN_NOT_VERIFIED", message)
+                    .with_details(json!({ "expected": expected, "found": found }));
+            }
+            E::ResolverUnavailable => (502, "DNS_RESOLVER_ERROR"),
+            E::Cluster(e) => return e.into(),
+            E::Subscription(e) => return e.into(),
+            E::Db(e) => return e.into(),
+            E::Invariant(cause) => return ApiError::internal(cause),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+/// The API server is an upstream. Its message names accounts, namespaces and objects, so it goes
+/// to the log, not to the caller.
+impl From<KubeError> for ApiError {
+    fn from(error: KubeError) -> Self {
+        if let KubeError::NotConfigured { variable, reason } = error {
+            return ConfigError::new(&variable, reason).into();
+        }
+        tracing::warn!(%error, "Kubernetes call failed");
+        ApiError::bad_gateway(
+            "CLUSTER_ERROR",
+            "The cluster could not complete this request; try again shortly",
+        )
+    }
+}
