@@ -77,7 +77,7 @@ async fn claim(
                 ],
             )
             .await?;
-        Ok(taken.first().map(|row| row.get("id")).transpose()?)
+        taken.first().map(|row| row.get("id")).transpose()
     })
     .await
 }
