@@ -87,17 +87,8 @@ async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
 async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;
     let conn = ctx.db().await?;
-    match users::find(conn.as_ref(), principal.user_id).await? {
-        Some(user) if user.is_active => Ok(Reply::ok("Your account", json!(user))),
-        Some(_) => Err(ApiError::forbidden(
-            "ACCOUNT_DISABLED",
-            "This account has been deactivated",
-        )),
-        None => Err(ApiError::unauthorized(
-            "INVALID_TOKEN",
-            "The account of this token no longer exists",
-        )),
-    }
+    let user = users::active(conn.as_ref(), principal.user_id).await?;
+    Ok(Reply::ok("Your account", json!(user)))
 }
 
 fn refresh_token_field(ctx: &Ctx) -> Result<RefreshToken, ApiError> {

@@ -46,10 +46,7 @@ async fn top_up(ctx: &Ctx) -> Result<Reply, ApiError> {
     })?;
     let settings = PaymentSettings::load(ctx.config()).await?;
     let conn = ctx.db().await?;
-    let user = users::find(conn.as_ref(), principal.user_id)
-        .await?
-        .filter(|u| u.is_active)
-        .ok_or_else(|| ApiError::unauthorized("INVALID_TOKEN", "The account is not active"))?;
+    let user = users::active(conn.as_ref(), principal.user_id).await?;
     let create = payments::create_topup(
         conn.as_ref(),
         ctx.ports.http.as_ref(),

@@ -1,9 +1,10 @@
 use subtle::ConstantTimeEq;
 
-use crate::http::{ApiError, Ctx};
+use super::AuthError;
+use crate::http::Ctx;
 
 /// Internal job routes are called by a Kubernetes CronJob (or a test) with the `job_token`.
-pub async fn authenticate_job(ctx: &Ctx) -> Result<(), ApiError> {
+pub async fn authenticate_job(ctx: &Ctx) -> Result<(), AuthError> {
     let expected = ctx.config().required("job_token").await?;
     let presented = ctx
         .request
@@ -11,10 +12,7 @@ pub async fn authenticate_job(ctx: &Ctx) -> Result<(), ApiError> {
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or_default();
     if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(ApiError::unauthorized(
-            "UNAUTHENTICATED",
-            "Internal jobs need the job token",
-        ));
+        return Err(AuthError::JobTokenRequired);
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod access_token;
 mod email;
+mod error;
 mod hs256;
 mod job;
 mod principal;
@@ -17,6 +18,7 @@ pub mod users;
 pub use crate::password::{Password, PasswordHash, ARGON2_LANES, ARGON2_MEMORY_KIB, ARGON2_PASSES};
 pub use access_token::{AccessToken, TokenError};
 pub use email::Email;
+pub use error::AuthError;
 pub use job::authenticate_job;
 pub use principal::{authenticate, authenticate_admin, Principal};
 pub use profile::{PersonName, Phone};

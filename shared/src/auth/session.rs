@@ -6,11 +6,11 @@ use uuid::Uuid;
 
 use super::throttle::{self, Attempt, SourceAddress};
 use super::users::{self, NewUser, User};
+use super::AuthError;
 use super::{
     AccessToken, AuthSettings, Email, Password, PasswordHash, PersonName, Phone, Principal,
     RefreshToken, Role,
 };
-use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::ports::Passwords;
@@ -42,25 +42,17 @@ impl Session {
     }
 }
 
-fn invalid_credentials() -> ApiError {
-    ApiError::unauthorized("INVALID_CREDENTIALS", "Email or password is incorrect")
-}
-
-pub(super) fn account_disabled() -> ApiError {
-    ApiError::forbidden("ACCOUNT_DISABLED", "This account has been deactivated")
-}
-
 pub async fn register(
     conn: &dyn Connection,
     passwords: &dyn Passwords,
     settings: &AuthSettings,
     registration: Registration,
     now: DateTime<Utc>,
-) -> Result<Session, ApiError> {
+) -> Result<Session, AuthError> {
     let hash = passwords
         .hash(&registration.password)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AuthError::Invariant)?;
     let new_user = NewUser {
         name: &registration.name,
         email: &registration.email,
@@ -68,10 +60,9 @@ pub async fn register(
         password_hash: &hash,
         role: Role::User,
     };
-    let user = users::insert(conn, new_user, now).await?.ok_or_else(|| {
-        ApiError::conflict("EMAIL_TAKEN", "An account with this email already exists")
-            .with_details(json!({ "field": "email" }))
-    })?;
+    let user = users::insert(conn, new_user, now)
+        .await?
+        .ok_or(AuthError::EmailTaken)?;
     start_session(conn, settings, user, Uuid::new_v4(), now).await
 }
 
@@ -85,22 +76,24 @@ pub async fn log_in(
     password: &str,
     source: &SourceAddress,
     now: DateTime<Utc>,
-) -> Result<Session, ApiError> {
+) -> Result<Session, AuthError> {
     if let Attempt::ThrottledFor(wait) =
         throttle::count_attempt(conn, settings, email, source, now).await?
     {
-        return Err(ApiError::too_many_attempts(wait.num_seconds().max(1) as u64));
+        return Err(AuthError::TooManyAttempts {
+            retry_after_seconds: wait.num_seconds().max(1) as u64,
+        });
     }
     let Some((user, hash)) = users::find_with_password(conn, email).await? else {
         passwords.verify(&PasswordHash::dummy(), password).await;
-        return Err(invalid_credentials());
+        return Err(AuthError::InvalidCredentials);
     };
     if !passwords.verify(&hash, password).await {
-        return Err(invalid_credentials());
+        return Err(AuthError::InvalidCredentials);
     }
     throttle::succeeded(conn, email, source).await?;
     if !user.is_active {
-        return Err(account_disabled());
+        return Err(AuthError::AccountDisabled);
     }
     start_session(conn, settings, user, Uuid::new_v4(), now).await
 }
@@ -122,9 +115,9 @@ pub async fn refresh(
     settings: &AuthSettings,
     token: &RefreshToken,
     now: DateTime<Utc>,
-) -> Result<Session, ApiError> {
+) -> Result<Session, AuthError> {
     let digest = token.digest();
-    let presented = crate::transaction!(conn, |tx| -> Result<Presented, ApiError> {
+    let presented = crate::transaction!(conn, |tx| -> Result<Presented, AuthError> {
         let spent = tx
             .query(
                 "UPDATE refresh_tokens SET rotated_at = $2
@@ -163,15 +156,9 @@ pub async fn refresh(
     .await?;
     match presented {
         Presented::Fresh(session) => Ok(session),
-        Presented::Reused => Err(ApiError::unauthorized(
-            "REFRESH_TOKEN_REUSED",
-            "This refresh token was already used; every session from it has been ended",
-        )),
-        Presented::UserDisabled => Err(account_disabled()),
-        Presented::Invalid => Err(ApiError::unauthorized(
-            "INVALID_REFRESH_TOKEN",
-            "The refresh token is invalid, expired or revoked",
-        )),
+        Presented::Reused => Err(AuthError::RefreshTokenReused),
+        Presented::UserDisabled => Err(AuthError::AccountDisabled),
+        Presented::Invalid => Err(AuthError::InvalidRefreshToken),
     }
 }
 
@@ -181,7 +168,7 @@ pub async fn log_out(
     conn: &dyn Connection,
     token: &RefreshToken,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), AuthError> {
     conn.execute(
         "UPDATE refresh_tokens SET revoked_at = $2
          WHERE revoked_at IS NULL
@@ -211,8 +198,8 @@ async fn start_session(
     user: User,
     family_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Session, ApiError> {
-    let refresh_token = RefreshToken::generate().map_err(ApiError::internal)?;
+) -> Result<Session, AuthError> {
+    let refresh_token = RefreshToken::generate().map_err(AuthError::Invariant)?;
     conn.execute(
         "INSERT INTO refresh_tokens (user_id, family_id, token_digest, issued_at, expires_at)
          VALUES ($1, $2, $3, $4, $5)",
@@ -235,7 +222,7 @@ async fn start_session(
         now,
         settings.access_token_ttl_seconds,
     )
-    .map_err(ApiError::internal)?;
+    .map_err(AuthError::Invariant)?;
     Ok(Session {
         user,
         access_token,

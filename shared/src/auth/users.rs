@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Email, PasswordHash, PersonName, Phone, Role};
+use super::{AuthError, Email, PasswordHash, PersonName, Phone, Role};
 use crate::http::{Page, Paging};
 use crate::params;
 use crate::ports::db::{contains_pattern, Connection, DbError, FromRow, Row};
@@ -79,6 +79,16 @@ pub async fn insert(
 pub async fn find(conn: &dyn Connection, id: Uuid) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     conn.fetch_optional(&sql, params![id]).await
+}
+
+/// The signed-in user's account as it stands now: deactivated or deleted since the token was
+/// issued is refused.
+pub async fn active(conn: &dyn Connection, id: Uuid) -> Result<User, AuthError> {
+    match find(conn, id).await? {
+        Some(user) if user.is_active => Ok(user),
+        Some(_) => Err(AuthError::AccountDisabled),
+        None => Err(AuthError::AccountGone),
+    }
 }
 
 pub async fn find_with_password(

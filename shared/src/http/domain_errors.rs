@@ -5,7 +5,9 @@
 use serde_json::json;
 
 use super::ApiError;
+use crate::auth::{AuthError, TokenError};
 use crate::kube::KubeError;
+use crate::payments::PaymentError;
 use crate::ports::ConfigError;
 use crate::provisioning::InstanceError;
 use crate::subscriptions::SubscriptionError;
@@ -99,5 +101,62 @@ impl From<KubeError> for ApiError {
             "CLUSTER_ERROR",
             "The cluster could not complete this request; try again shortly",
         )
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        use PaymentError as E;
+        let message = error.to_string();
+        let (status, code) = match error {
+            E::AmountOutOfRange { .. } => return ApiError::field("amount", message),
+            E::IdempotencyKeyReused => (422, "IDEMPOTENCY_KEY_REUSED"),
+            E::RequestInProgress => (409, "REQUEST_IN_PROGRESS"),
+            E::GatewayRefused { reason } => {
+                return ApiError::bad_gateway("PAYMENT_GATEWAY_ERROR", message)
+                    .with_details(json!({ "reason": reason }))
+            }
+            E::InvalidNotification(_) => (400, "INVALID_NOTIFICATION"),
+            E::InvalidSignature => (401, "INVALID_SIGNATURE"),
+            E::AmountMismatch { order_id } => {
+                return ApiError::bad_request("AMOUNT_MISMATCH", message)
+                    .with_details(json!({ "orderId": order_id }))
+            }
+            E::StatusUnconfirmed(_) => (502, "PAYMENT_GATEWAY_ERROR"),
+            E::Ledger(e) => return e.into(),
+            E::Db(e) => return e.into(),
+            E::Invariant(cause) => return ApiError::internal(cause),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        use AuthError as E;
+        let message = error.to_string();
+        let (status, code) = match error {
+            E::EmailTaken => {
+                return ApiError::conflict("EMAIL_TAKEN", message)
+                    .with_details(json!({ "field": "email" }))
+            }
+            E::InvalidCredentials => (401, "INVALID_CREDENTIALS"),
+            E::AccountDisabled => (403, "ACCOUNT_DISABLED"),
+            E::TooManyAttempts {
+                retry_after_seconds,
+            } => return ApiError::too_many_attempts(retry_after_seconds),
+            E::RefreshTokenReused => (401, "REFRESH_TOKEN_REUSED"),
+            E::InvalidRefreshToken => (401, "INVALID_REFRESH_TOKEN"),
+            E::SignInRequired | E::JobTokenRequired => (401, "UNAUTHENTICATED"),
+            E::AccessToken(TokenError::Expired) => (401, "TOKEN_EXPIRED"),
+            E::NotBearer | E::AccessToken(TokenError::Invalid) | E::AccountGone => {
+                (401, "INVALID_TOKEN")
+            }
+            E::NotAdministrator => (403, "FORBIDDEN"),
+            E::Config(e) => return e.into(),
+            E::Db(e) => return e.into(),
+            E::Invariant(cause) => return ApiError::internal(cause),
+        };
+        ApiError::new(status, code, message)
     }
 }

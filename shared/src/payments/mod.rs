@@ -1,5 +1,6 @@
 //! Wallet top-ups through Midtrans Snap, and what Midtrans tells us about them afterwards.
 
+mod error;
 mod gateway;
 mod midtrans;
 mod notification;
@@ -8,6 +9,7 @@ mod settings;
 mod signature;
 mod topup;
 
+pub use error::PaymentError;
 pub use gateway::{GatewayReport, Outcome};
 pub use midtrans::{Customer, Midtrans, MidtransError, SnapOrder};
 pub use notification::receive_notification;

@@ -2,14 +2,13 @@
 //! applied through the same state machine as the reconcile job.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::gateway::{GatewayReport, Outcome};
 use super::midtrans::{Midtrans, MidtransError};
 use super::signature::{notification_signature, signature_matches};
 use super::topup::{apply_report, Applied};
+use super::PaymentError;
 use super::PaymentSettings;
-use crate::http::ApiError;
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
@@ -25,9 +24,8 @@ pub async fn receive_notification(
     settings: &PaymentSettings,
     body: &[u8],
     now: DateTime<Utc>,
-) -> Result<Applied, ApiError> {
-    let report = GatewayReport::parse(body)
-        .map_err(|reason| ApiError::bad_request("INVALID_NOTIFICATION", reason))?;
+) -> Result<Applied, PaymentError> {
+    let report = GatewayReport::parse(body).map_err(PaymentError::InvalidNotification)?;
     let expected = notification_signature(
         report.order_id.as_str(),
         &report.status_code,
@@ -39,10 +37,7 @@ pub async fn receive_notification(
         report.signature_key.as_deref().unwrap_or_default(),
     ) {
         tracing::warn!(order_id = %report.order_id, "notification with a bad signature refused");
-        return Err(ApiError::unauthorized(
-            "INVALID_SIGNATURE",
-            "The notification signature does not match",
-        ));
+        return Err(PaymentError::InvalidSignature);
     }
     let order = stored_order(conn, &report).await?;
     if let Some((_, amount)) = &order {
@@ -77,20 +72,18 @@ fn needs_confirmation(settings: &PaymentSettings, report: &GatewayReport) -> boo
     }
 }
 
-fn amount_mismatch(report: &GatewayReport, expected: Rupiah) -> ApiError {
+fn amount_mismatch(report: &GatewayReport, expected: Rupiah) -> PaymentError {
     tracing::error!(order_id = %report.order_id, %expected, reported = report.gross_amount, "signed notification with a wrong amount");
-    ApiError::bad_request(
-        "AMOUNT_MISMATCH",
-        "The notified amount differs from the order",
-    )
-    .with_details(json!({ "orderId": report.order_id.as_str() }))
+    PaymentError::AmountMismatch {
+        order_id: report.order_id.as_str().to_owned(),
+    }
 }
 
 /// The order's status and amount, when it is one of ours.
 async fn stored_order(
     conn: &dyn Connection,
     report: &GatewayReport,
-) -> Result<Option<(TopUpStatus, Rupiah)>, ApiError> {
+) -> Result<Option<(TopUpStatus, Rupiah)>, PaymentError> {
     let rows = conn
         .query(
             "SELECT status, amount FROM topups WHERE order_id = $1",
@@ -120,24 +113,19 @@ async fn confirmed(
     http: &dyn HttpClient,
     settings: &PaymentSettings,
     notified: &GatewayReport,
-) -> Result<GatewayReport, ApiError> {
+) -> Result<GatewayReport, PaymentError> {
     match Midtrans::new(http, settings)
         .status(notified.order_id.as_str())
         .await
     {
         Ok(report) if report.order_id == notified.order_id => Ok(report),
-        Ok(_) => Err(ApiError::bad_gateway(
-            "PAYMENT_GATEWAY_ERROR",
-            "The status API answered about another order",
+        Ok(_) => Err(PaymentError::StatusUnconfirmed(
+            "The status API answered about another order".into(),
         )),
         // Unconfirmed: a 5xx makes Midtrans deliver the notification again later.
-        Err(MidtransError::NotFound) => Err(ApiError::bad_gateway(
-            "PAYMENT_GATEWAY_ERROR",
-            "The status API does not know this order yet",
+        Err(MidtransError::NotFound) => Err(PaymentError::StatusUnconfirmed(
+            "The status API does not know this order yet".into(),
         )),
-        Err(error) => Err(ApiError::bad_gateway(
-            "PAYMENT_GATEWAY_ERROR",
-            error.to_string(),
-        )),
+        Err(error) => Err(PaymentError::StatusUnconfirmed(error.to_string())),
     }
 }

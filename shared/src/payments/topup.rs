@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::gateway::{GatewayReport, Outcome};
 use super::midtrans::{Customer, Midtrans, MidtransError};
+use super::PaymentError;
 use super::{OrderId, PaymentSettings};
 use crate::auth::users::User;
-use crate::http::ApiError;
 use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
@@ -47,12 +47,10 @@ impl FromRow for StoredTopUp {
     }
 }
 
-fn gateway_failed(reason: &str) -> ApiError {
-    ApiError::bad_gateway(
-        "PAYMENT_GATEWAY_ERROR",
-        "The payment gateway could not start this top-up; nothing was charged. Try again.",
-    )
-    .with_details(json!({ "reason": reason }))
+fn gateway_failed(reason: &str) -> PaymentError {
+    PaymentError::GatewayRefused {
+        reason: reason.to_owned(),
+    }
 }
 
 /// Creates a PENDING top-up and its Snap payment page. The order is stored before Snap is called,
@@ -64,18 +62,14 @@ pub async fn create_topup(
     user: &User,
     request: TopUpRequest,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, PaymentError> {
     if request.amount < settings.topup_min || request.amount > settings.topup_max {
-        return Err(ApiError::field(
-            "amount",
-            format!(
-                "must be between {} and {} rupiah",
-                settings.topup_min.amount(),
-                settings.topup_max.amount()
-            ),
-        ));
+        return Err(PaymentError::AmountOutOfRange {
+            min: settings.topup_min,
+            max: settings.topup_max,
+        });
     }
-    let order_id = OrderId::generate(now).map_err(ApiError::internal)?;
+    let order_id = OrderId::generate(now).map_err(PaymentError::Invariant)?;
     let inserted = conn
         .query(
             "INSERT INTO topups (user_id, order_id, amount, status, idempotency_key, created_at,
@@ -151,7 +145,7 @@ async fn replay(
     user_id: Uuid,
     request: &TopUpRequest,
     settings: &PaymentSettings,
-) -> Result<Value, ApiError> {
+) -> Result<Value, PaymentError> {
     let first: StoredTopUp = conn
         .fetch_optional(
             "SELECT order_id, amount, status, snap_token, redirect_url, failure_reason
@@ -159,12 +153,9 @@ async fn replay(
             params![user_id, request.idempotency_key.clone()],
         )
         .await?
-        .ok_or_else(|| ApiError::internal("idempotent top-up vanished"))?;
+        .ok_or_else(|| PaymentError::Invariant("idempotent top-up vanished".into()))?;
     if first.amount != request.amount {
-        return Err(ApiError::unprocessable(
-            "IDEMPOTENCY_KEY_REUSED",
-            "This Idempotency-Key was used for a different top-up",
-        ));
+        return Err(PaymentError::IdempotencyKeyReused);
     }
     match (first.token, first.redirect_url) {
         (Some(token), Some(url)) => Ok(order_json(
@@ -177,10 +168,7 @@ async fn replay(
         _ if first.status == TopUpStatus::Failed => Err(gateway_failed(
             first.failure_reason.as_deref().unwrap_or("failed"),
         )),
-        _ => Err(ApiError::conflict(
-            "REQUEST_IN_PROGRESS",
-            "A top-up with this Idempotency-Key is still being created; retry shortly",
-        )),
+        _ => Err(PaymentError::RequestInProgress),
     }
 }
 
@@ -237,8 +225,8 @@ pub async fn apply_report(
     conn: &dyn Connection,
     report: &GatewayReport,
     now: DateTime<Utc>,
-) -> Result<Applied, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Applied, ApiError> {
+) -> Result<Applied, PaymentError> {
+    crate::transaction!(conn, |tx| -> Result<Applied, PaymentError> {
         let rows = tx
             .query(
                 "SELECT user_id, amount, status FROM topups WHERE order_id = $1 FOR UPDATE",
@@ -320,7 +308,7 @@ async fn credit(
     user_id: Uuid,
     amount: Rupiah,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), PaymentError> {
     let transfer = Transfer {
         key: format!("midtrans:{}", report.order_id),
         kind: TransferKind::TopUp,
@@ -354,7 +342,7 @@ async fn reverse(
     user_id: Uuid,
     amount: Rupiah,
     now: DateTime<Utc>,
-) -> Result<Applied, ApiError> {
+) -> Result<Applied, PaymentError> {
     let Ok(total) = report.reversed_total() else {
         return Ok(ignored("unreadable reversal amount"));
     };
@@ -419,7 +407,7 @@ pub async fn reconcile_pending(
     settings: &PaymentSettings,
     now: DateTime<Utc>,
     batch: i64,
-) -> Result<ReconcileSummary, ApiError> {
+) -> Result<ReconcileSummary, PaymentError> {
     let rows = conn
         .query(
             // The state as the partial index topups_pending_idx names it, for the planner.
