@@ -109,7 +109,7 @@ impl Host {
                     };
                     tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
                     if let Err(error) = spincat::jobs::tick(&schedule.ports).await {
-                        tracing::error!(component = %schedule.component, code = error.code, error = %error.message, "scheduled jobs failed");
+                        tracing::error!(component = %schedule.component, error = %error, "scheduled jobs failed");
                     }
                 }
             });

@@ -7,15 +7,29 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::http::ApiError;
 use crate::kube::ClusterSettings;
 use crate::notifications;
-use crate::payments::{self, PaymentSettings};
-use crate::ports::{ConfigError, Ports};
+use crate::payments::{self, PaymentError, PaymentSettings};
+use crate::ports::{ConfigError, DbError, Ports};
 use crate::provisioning::domains::DomainSettings;
-use crate::provisioning::Provisioner;
+use crate::provisioning::{InstanceError, Provisioner};
 use crate::renewals::{self, RenewalSettings};
-use crate::subscriptions::{self, Upgrader};
+use crate::subscriptions::{self, SubscriptionError, Upgrader};
+
+/// Why a job stopped before it finished; its next run starts over.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error(transparent)]
+    Subscription(#[from] SubscriptionError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
 
 /// A scheduled job, by the name its route (`/internal/jobs/<name>`) and the cron component's
 /// `cron_jobs` variable give it.
@@ -51,7 +65,7 @@ impl Job {
             .collect()
     }
 
-    pub async fn run(self, ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
+    pub async fn run(self, ports: &Ports, now: DateTime<Utc>) -> Result<Value, JobError> {
         match self {
             Self::Reconcile => reconcile(ports, now).await,
             Self::Renewals => renewals(ports, now).await,
@@ -63,7 +77,7 @@ impl Job {
 /// One tick of a cron component: the jobs its `cron_jobs` variable names, in order, at one
 /// instant. The `renewal` and `reconcile` components of spin.toml are this function on a schedule,
 /// under Spin's cron trigger and in the native host alike.
-pub async fn tick(ports: &Ports) -> Result<(), ApiError> {
+pub async fn tick(ports: &Ports) -> Result<(), JobError> {
     let jobs = Job::list(&ports.config.required("cron_jobs").await?)?;
     let now = ports.clock.now();
     for job in jobs {
@@ -80,7 +94,7 @@ const STUCK_UPGRADE: Duration = Duration::minutes(2);
 
 /// Pending top-ups, provisioning and teardown, upgrades a crash left half-way, and custom domains
 /// whose TXT record may have appeared.
-pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
+pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, JobError> {
     let started = Instant::now();
     let conn = ports.db.connect().await?;
     // Without a gateway there are no top-ups to ask about, and the cluster's work goes on.
@@ -137,7 +151,7 @@ pub async fn reconcile(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiEr
 /// Renews what is due, then applies to the cluster what that changed (suspensions scale to
 /// zero, resumptions back up, expiries are torn down). A cluster failure there loses nothing:
 /// the instances stay marked and the next run applies them.
-pub async fn renewals(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
+pub async fn renewals(ports: &Ports, now: DateTime<Utc>) -> Result<Value, JobError> {
     let started = Instant::now();
     let settings = RenewalSettings::load(ports.config.as_ref()).await?;
     let mut summary = renewals::run(ports.db.as_ref(), &settings, now).await?;
@@ -158,7 +172,7 @@ pub async fn renewals(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiErr
 }
 
 /// Low-credit warnings, then delivery of undelivered notifications to the outbound webhook.
-pub async fn notifications(ports: &Ports, now: DateTime<Utc>) -> Result<Value, ApiError> {
+pub async fn notifications(ports: &Ports, now: DateTime<Utc>) -> Result<Value, JobError> {
     let settings = RenewalSettings::load(ports.config.as_ref()).await?;
     let webhook = notifications::webhook_url(ports.config.as_ref()).await?;
     let conn = ports.db.connect().await?;

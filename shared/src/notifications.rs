@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::http::{ApiError, Page, Paging};
+use crate::http::{Page, Paging};
 use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::ports::{Config, ConfigError, HttpClient, OutboundRequest};
@@ -127,13 +127,21 @@ pub async fn list(
     })
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    #[error("No such notification")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
 /// Marks one of the user's notifications read; anyone else's is not found.
 pub async fn mark_read(
     conn: &dyn Connection,
     user_id: Uuid,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), NotificationError> {
     let marked = conn
         .execute(
             "UPDATE notifications SET read_at = coalesce(read_at, $3) WHERE id = $1 AND user_id = $2",
@@ -141,10 +149,7 @@ pub async fn mark_read(
         )
         .await?;
     if marked == 0 {
-        return Err(ApiError::not_found(
-            "NOTIFICATION_NOT_FOUND",
-            "No such notification",
-        ));
+        return Err(NotificationError::NotFound);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use serde_json::json;
 use spincat::admin::analytics::{self, Range};
 use spincat::admin::catalog::{self, Kind, Write};
-use spincat::admin::{self, Adjustment};
+use spincat::admin::{self, Adjustment, AdminError};
 use spincat::audit;
 use spincat::auth::{self, users, Role};
 use spincat::http::{ApiError, Ctx, Paging, Reply};
@@ -104,8 +104,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
                 _ => Err("must be between 0 and 1000000".into()),
             });
             let total = fields.finish(|| total)?;
-            let plan = Uuid::parse_str(id)
-                .map_err(|_| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+            let plan = catalog_id(Kind::Plan, id)?;
             let conn = ctx.db().await?;
             let changed =
                 admin::adjust_quota(conn.as_ref(), admin.user_id, plan, total, now).await?;
@@ -147,7 +146,8 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             Ok(Reply::created("Created", created))
         }
         ("GET", ["api", "admin", "catalog", kind, id]) => {
-            let (kind, id) = (catalog_kind(kind)?, catalog_id(id)?);
+            let kind = catalog_kind(kind)?;
+            let id = catalog_id(kind, id)?;
             let conn = ctx.db().await?;
             Ok(Reply::ok(
                 "Catalog",
@@ -155,7 +155,8 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             ))
         }
         ("PUT", ["api", "admin", "catalog", kind, id]) => {
-            let (kind, id) = (catalog_kind(kind)?, catalog_id(id)?);
+            let kind = catalog_kind(kind)?;
+            let id = catalog_id(kind, id)?;
             let write = Write::parse(ctx.json()?, kind, false)?;
             let conn = ctx.db().await?;
             let updated =
@@ -163,7 +164,8 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             Ok(Reply::ok("Updated", updated))
         }
         ("DELETE", ["api", "admin", "catalog", kind, id]) => {
-            let (kind, id) = (catalog_kind(kind)?, catalog_id(id)?);
+            let kind = catalog_kind(kind)?;
+            let id = catalog_id(kind, id)?;
             let conn = ctx.db().await?;
             Ok(Reply::ok(
                 "Deleted",
@@ -243,7 +245,7 @@ async fn pod_logs(ctx: &Ctx, namespace: &str, name: &str) -> Result<Reply, ApiEr
 }
 
 fn user_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("USER_NOT_FOUND", "No such user"))
+    Uuid::parse_str(id).map_err(|_| AdminError::UserNotFound.into())
 }
 
 fn subscription_id(id: &str) -> Result<Uuid, ApiError> {
@@ -309,8 +311,9 @@ fn catalog_kind(kind: &str) -> Result<Kind, ApiError> {
     })
 }
 
-fn catalog_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("NOT_FOUND", "No such catalog object"))
+/// A malformed id names no object: 404, like an unknown one.
+fn catalog_id(kind: Kind, id: &str) -> Result<Uuid, AdminError> {
+    Uuid::parse_str(id).map_err(|_| AdminError::NotFound(kind))
 }
 
 async fn analytics(ctx: &Ctx, report: &str) -> Result<Reply, ApiError> {

@@ -53,19 +53,13 @@ async fn services_in_category(ctx: &Ctx, slug: &str) -> Result<Reply, ApiError> 
     let paging = Paging::from_query(&mut query);
     let filter = query.finish(|| Some(CategoryFilter { featured, paging }))?;
     let conn = ctx.db().await?;
-    let page = catalog::services_in_category(conn.as_ref(), slug, &filter)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("CATEGORY_NOT_FOUND", format!("No category {slug:?}"))
-        })?;
+    let page = catalog::services_in_category(conn.as_ref(), slug, &filter).await?;
     Ok(Reply::ok("Services", page.to_json()))
 }
 
 async fn service(ctx: &Ctx, slug: &str) -> Result<Reply, ApiError> {
     let conn = ctx.db().await?;
-    let detail = catalog::service_detail(conn.as_ref(), slug)
-        .await?
-        .ok_or_else(|| ApiError::not_found("SERVICE_NOT_FOUND", format!("No service {slug:?}")))?;
+    let detail = catalog::service_detail(conn.as_ref(), slug).await?;
     Ok(Reply::ok("Service", json!(detail)))
 }
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 use spincat::auth;
 use spincat::http::{ApiError, Ctx, Paging, Reply};
-use spincat::notifications;
+use spincat::notifications::{self, NotificationError};
 use uuid::Uuid;
 
 spincat::component!(route);
@@ -25,9 +25,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             Ok(Reply::ok("Your notifications", page.to_json()))
         }
         ("POST", ["api", "user", "notifications", id, "read"]) => {
-            let id = Uuid::parse_str(id).map_err(|_| {
-                ApiError::not_found("NOTIFICATION_NOT_FOUND", "No such notification")
-            })?;
+            let id = Uuid::parse_str(id).map_err(|_| NotificationError::NotFound)?;
             notifications::mark_read(conn.as_ref(), principal.user_id, id, ctx.now).await?;
             Ok(Reply::ok("Marked read", json!({ "id": id, "read": true })))
         }

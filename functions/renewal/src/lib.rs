@@ -19,7 +19,7 @@ mod cron {
             spincat::logging::init();
             let ports = spincat::spin::ports();
             spin_sdk::http::run(async move { spincat::jobs::tick(&ports).await })
-                .map_err(|e| Error::Other(format!("{}: {}", e.code, e.message)))
+                .map_err(|e| Error::Other(e.to_string()))
         }
     }
 

@@ -139,16 +139,9 @@ async fn start_provisioning(
 ) {
     let step = async {
         let cluster = ClusterSettings::load(ctx.config()).await?;
-        let provisioner = Provisioner::new(conn, ctx.ports.http.as_ref(), &cluster);
-        let rows = conn
-            .query(
-                "SELECT id FROM instances WHERE subscription_id = $1",
-                spincat::params![subscription_id],
-            )
+        Provisioner::new(conn, ctx.ports.http.as_ref(), &cluster)
+            .begin(subscription_id, ctx.now)
             .await?;
-        for row in rows.iter() {
-            provisioner.advance(row.get("id")?, ctx.now).await?;
-        }
         Ok::<_, ApiError>(())
     };
     let step = upstream::bounded(conn, user_id, ctx.now, step);

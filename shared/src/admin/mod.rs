@@ -3,8 +3,10 @@
 
 pub mod analytics;
 pub mod catalog;
+mod error;
 mod quota;
 mod users;
 
+pub use error::AdminError;
 pub use quota::{adjust_quota, check_quota, quota_view};
 pub use users::{adjust_wallet, set_active, set_role, user_detail, Adjustment};

@@ -2,8 +2,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::catalog::Kind;
+use super::AdminError;
 use crate::audit::{record, Change};
-use crate::http::ApiError;
 use crate::params;
 use crate::ports::db::{Connection, DbError, Param};
 use crate::states::SubscriptionStatus;
@@ -64,8 +65,8 @@ pub async fn adjust_quota(
     plan_id: Uuid,
     total: i32,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
             let rows = tx
                 .query(
                     "SELECT quota_total, quota_used FROM plans WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
@@ -74,14 +75,10 @@ pub async fn adjust_quota(
                 .await?;
             let row = rows
                 .first()
-                .ok_or_else(|| ApiError::not_found("PLAN_NOT_FOUND", "No such plan"))?;
+                .ok_or(AdminError::NotFound(Kind::Plan))?;
             let (before, used): (i32, i32) = (row.get("quota_total")?, row.get("quota_used")?);
             if total < used {
-                return Err(ApiError::unprocessable(
-                    "QUOTA_BELOW_USED",
-                    format!("{used} slots are in use: the total cannot go below that"),
-                )
-                .with_details(json!({ "used": used })));
+                return Err(AdminError::QuotaBelowUsed { used });
             }
             tx.execute("UPDATE plans SET quota_total = $2, updated_at = $3 WHERE id = $1", params![plan_id, total, now])
                 .await?;

@@ -2,36 +2,32 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::AdminError;
 use crate::audit::{record, Change};
 use crate::auth::users::{self, User};
 use crate::auth::Role;
-use crate::http::{ApiError, Paging};
+use crate::http::Paging;
 use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
 use crate::ports::db::Connection;
 use crate::{subscriptions, wallet};
 
-fn user_not_found() -> ApiError {
-    ApiError::not_found("USER_NOT_FOUND", "No such user")
+fn not_yourself(what: &'static str) -> AdminError {
+    AdminError::NotYourself { what }
 }
 
-fn not_yourself(what: &str) -> ApiError {
-    ApiError::unprocessable(
-        "SELF_CHANGE_FORBIDDEN",
-        format!("Administrators cannot {what} themselves; ask another administrator"),
-    )
-}
-
-async fn locked_user(tx: &dyn Connection, id: Uuid) -> Result<User, ApiError> {
+async fn locked_user(tx: &dyn Connection, id: Uuid) -> Result<User, AdminError> {
     tx.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", params![id])
         .await?;
-    users::find(tx, id).await?.ok_or_else(user_not_found)
+    users::find(tx, id).await?.ok_or(AdminError::UserNotFound)
 }
 
 /// A user with their wallet, subscriptions and instances.
-pub async fn user_detail(conn: &dyn Connection, id: Uuid) -> Result<Value, ApiError> {
-    let user = users::find(conn, id).await?.ok_or_else(user_not_found)?;
+pub async fn user_detail(conn: &dyn Connection, id: Uuid) -> Result<Value, AdminError> {
+    let user = users::find(conn, id)
+        .await?
+        .ok_or(AdminError::UserNotFound)?;
     let wallet = wallet::summary(conn, id).await?;
     let filter = subscriptions::SubscriptionFilter {
         user_id: Some(id),
@@ -59,11 +55,11 @@ pub async fn set_role(
     id: Uuid,
     role: Role,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
     if actor == id {
         return Err(not_yourself("change the role of"));
     }
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
         let before = locked_user(tx, id).await?;
         tx.execute(
             "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1",
@@ -96,11 +92,11 @@ pub async fn set_active(
     id: Uuid,
     active: bool,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
     if actor == id && !active {
         return Err(not_yourself("deactivate"));
     }
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
             let before = locked_user(tx, id).await?;
             tx.execute(
                 "UPDATE users SET is_active = $2, updated_at = $3 WHERE id = $1",
@@ -144,7 +140,7 @@ pub async fn adjust_wallet(
     user_id: Uuid,
     adjustment: Adjustment,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
     let key = format!(
         "admin-adjustment:{actor}:{}",
         adjustment
@@ -152,8 +148,8 @@ pub async fn adjust_wallet(
             .clone()
             .unwrap_or_else(|| Uuid::new_v4().to_string())
     );
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
-            users::find(tx, user_id).await?.ok_or_else(user_not_found)?;
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
+            users::find(tx, user_id).await?.ok_or(AdminError::UserNotFound)?;
             let before = ledger::wallet_balance(tx, user_id).await?;
             let amount = Rupiah::new(adjustment.amount.abs());
             let (from, to) = if adjustment.amount > 0 {
@@ -174,10 +170,7 @@ pub async fn adjust_wallet(
             let posted = ledger::post(tx, &transfer, now).await?;
             if let Posted::Duplicate { transfer_id } = posted {
                 if !same_adjustment(tx, transfer_id, user_id, &adjustment).await? {
-                    return Err(ApiError::unprocessable(
-                        "IDEMPOTENCY_KEY_REUSED",
-                        "This Idempotency-Key was used for a different adjustment",
-                    ));
+                    return Err(AdminError::IdempotencyKeyReused);
                 }
             }
             let after = ledger::wallet_balance(tx, user_id).await?;
@@ -211,7 +204,7 @@ async fn same_adjustment(
     transfer_id: Uuid,
     user_id: Uuid,
     adjustment: &Adjustment,
-) -> Result<bool, ApiError> {
+) -> Result<bool, AdminError> {
     let rows = tx
         .query(
             "SELECT CASE WHEN d.user_id = $2 THEN -t.amount ELSE t.amount END AS signed_amount,

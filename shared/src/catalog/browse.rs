@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::PlanTier;
+use super::{CatalogError, PlanTier};
 use crate::http::{Page, Paging};
 use crate::money::Rupiah;
 use crate::params;
@@ -160,21 +160,21 @@ pub struct CategoryFilter {
     pub paging: Paging,
 }
 
-/// The visible services of a category, featured first; `None` for an unknown category.
+/// The visible services of a category, featured first.
 pub async fn services_in_category(
     conn: &dyn Connection,
     category_slug: &str,
     filter: &CategoryFilter,
-) -> Result<Option<Page<ServiceSummary>>, DbError> {
+) -> Result<Page<ServiceSummary>, CatalogError> {
     let category = conn
         .query(
             "SELECT id FROM categories WHERE slug = $1 AND is_active AND deleted_at IS NULL",
             params![category_slug],
         )
         .await?;
-    let Some(category) = category.first() else {
-        return Ok(None);
-    };
+    let category = category
+        .first()
+        .ok_or_else(|| CatalogError::NoCategory(category_slug.to_owned()))?;
     let category_id: Uuid = category.get("id")?;
     let condition = format!(
         "s.category_id = $1 AND {VISIBLE_SERVICE} AND ($2::boolean IS NULL OR s.is_featured = $2)"
@@ -202,11 +202,11 @@ pub async fn services_in_category(
         .iter()
         .map(ServiceSummary::from_row)
         .collect::<Result<_, _>>()?;
-    Ok(Some(Page {
+    Ok(Page {
         items,
         total,
         paging: filter.paging,
-    }))
+    })
 }
 
 async fn count_services(
@@ -225,16 +225,16 @@ async fn count_services(
 pub async fn service_detail(
     conn: &dyn Connection,
     service_slug: &str,
-) -> Result<Option<ServiceDetail>, DbError> {
+) -> Result<ServiceDetail, CatalogError> {
     let sql = format!(
         "SELECT {SERVICE_SUMMARY}, s.description, s.documentation_url
          FROM services s JOIN categories c ON c.id = s.category_id
          WHERE s.slug = $1 AND {VISIBLE_SERVICE}"
     );
     let rows = conn.query(&sql, params![service_slug]).await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
+    let row = rows
+        .first()
+        .ok_or_else(|| CatalogError::NoService(service_slug.to_owned()))?;
     let summary = ServiceSummary::from_row(row)?;
     let plans = conn
         .fetch_all(
@@ -247,12 +247,12 @@ pub async fn service_detail(
             params![summary.id],
         )
         .await?;
-    Ok(Some(ServiceDetail {
+    Ok(ServiceDetail {
         description: row.get("description")?,
         documentation_url: row.get("documentation_url")?,
         plans,
         summary,
-    }))
+    })
 }
 
 /// A catalog search. Every given criterion must hold.

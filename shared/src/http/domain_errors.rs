@@ -5,8 +5,13 @@
 use serde_json::json;
 
 use super::ApiError;
+use crate::admin::catalog::Kind;
+use crate::admin::AdminError;
 use crate::auth::{AuthError, TokenError};
+use crate::catalog::CatalogError;
+use crate::jobs::JobError;
 use crate::kube::KubeError;
+use crate::notifications::NotificationError;
 use crate::payments::PaymentError;
 use crate::ports::ConfigError;
 use crate::provisioning::InstanceError;
@@ -158,5 +163,70 @@ impl From<AuthError> for ApiError {
             E::Invariant(cause) => return ApiError::internal(cause),
         };
         ApiError::new(status, code, message)
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        use AdminError as E;
+        let message = error.to_string();
+        let (status, code) = match error {
+            E::UserNotFound => (404, "USER_NOT_FOUND"),
+            E::NotYourself { .. } => (422, "SELF_CHANGE_FORBIDDEN"),
+            E::IdempotencyKeyReused => (422, "IDEMPOTENCY_KEY_REUSED"),
+            E::NotFound(Kind::Category) => (404, "CATEGORY_NOT_FOUND"),
+            E::NotFound(Kind::Service) => (404, "SERVICE_NOT_FOUND"),
+            E::NotFound(Kind::Plan) => (404, "PLAN_NOT_FOUND"),
+            E::SlugTaken(_) => {
+                return ApiError::conflict("SLUG_TAKEN", message)
+                    .with_details(json!({ "field": "slug" }))
+            }
+            E::InUse { live, .. } => {
+                return ApiError::conflict("IN_USE", message)
+                    .with_details(json!({ "liveSubscriptions": live }))
+            }
+            E::BreaksRule { .. } => (422, "INVALID_CHANGE"),
+            E::QuotaBelowUsed { used } => {
+                return ApiError::unprocessable("QUOTA_BELOW_USED", message)
+                    .with_details(json!({ "used": used }))
+            }
+            E::Ledger(e) => return e.into(),
+            E::Db(e) => return e.into(),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
+        let message = error.to_string();
+        match error {
+            CatalogError::NoCategory(_) => ApiError::not_found("CATEGORY_NOT_FOUND", message),
+            CatalogError::NoService(_) => ApiError::not_found("SERVICE_NOT_FOUND", message),
+            CatalogError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<NotificationError> for ApiError {
+    fn from(error: NotificationError) -> Self {
+        match error {
+            NotificationError::NotFound => {
+                ApiError::not_found("NOTIFICATION_NOT_FOUND", error.to_string())
+            }
+            NotificationError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::Config(e) => e.into(),
+            JobError::Payment(e) => e.into(),
+            JobError::Instance(e) => e.into(),
+            JobError::Subscription(e) => e.into(),
+            JobError::Db(e) => e.into(),
+        }
     }
 }

@@ -103,6 +103,19 @@ impl<'a> Provisioner<'a> {
         Ok(summary)
     }
 
+    /// The first step for a new subscription's instance, so that it need not wait for the
+    /// reconcile job.
+    pub async fn begin(
+        &self,
+        subscription_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), InstanceError> {
+        if let Some(instance) = context::of_subscription(self.conn, subscription_id).await? {
+            self.advance(instance.id, now).await?;
+        }
+        Ok(())
+    }
+
     /// One step for one instance.
     pub async fn advance(&self, id: Uuid, now: DateTime<Utc>) -> Result<Step, InstanceError> {
         let instance = self.load(id).await?;

@@ -16,8 +16,7 @@ use uuid::Uuid;
 pub use settings::RenewalSettings;
 
 use crate::billing::Period;
-use crate::http::ApiError;
-use crate::ledger::{self, Transfer, TransferKind};
+use crate::ledger::{self, LedgerError, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::{self, Kind, Notice};
 use crate::params;
@@ -101,7 +100,7 @@ pub async fn run(
     db: &dyn Database,
     settings: &RenewalSettings,
     now: DateTime<Utc>,
-) -> Result<RenewalSummary, ApiError> {
+) -> Result<RenewalSummary, DbError> {
     let run_id = Uuid::new_v4();
     let runners = (0..settings.runners).map(|_| async move {
         let conn = db.connect().await?;
@@ -126,10 +125,10 @@ async fn runner(
     settings: &RenewalSettings,
     run_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<RenewalSummary, ApiError> {
+) -> Result<RenewalSummary, DbError> {
     let mut summary = RenewalSummary::default();
     loop {
-        let handled = crate::transaction!(conn, |tx| -> Result<Option<Outcome>, ApiError> {
+        let handled = crate::transaction!(conn, |tx| -> Result<Option<Outcome>, LedgerError> {
             renew_next(tx, settings, run_id, now).await
         })
         .await;
@@ -145,7 +144,7 @@ async fn runner(
             Ok(None) => break,
             Err(error) => {
                 summary.failed += 1;
-                tracing::warn!(error = %error.message, "a renewal failed; the next run retries it");
+                tracing::warn!(error = %error, "a renewal failed; the next run retries it");
                 // Step past it for this run, so one bad subscription cannot stall the others.
                 skip_failed(conn, run_id, now).await?;
             }
@@ -159,7 +158,7 @@ async fn skip_failed(
     conn: &dyn Connection,
     run_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     conn.execute(
         &format!(
             "UPDATE subscriptions SET last_renewal_run = $2 WHERE id = (
@@ -177,7 +176,7 @@ async fn renew_next(
     settings: &RenewalSettings,
     run_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Option<Outcome>, ApiError> {
+) -> Result<Option<Outcome>, LedgerError> {
     let claimed = tx
         .fetch_optional::<Due>(
             &format!(
@@ -379,7 +378,7 @@ async fn notice(
     body: String,
     dedupe_key: String,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     notifications::notify(
         tx,
         Notice {
@@ -397,7 +396,7 @@ async fn notice(
 }
 
 /// Stops the app (scaled to zero by the next apply) and keeps its data.
-async fn suspend(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), ApiError> {
+async fn suspend(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), DbError> {
     tx.execute(
         "UPDATE subscriptions SET status = $3, suspended_at = $2, updated_at = $2 WHERE id = $1",
         params![due.id, now, SubscriptionStatus::Suspended],
@@ -417,7 +416,7 @@ async fn suspend(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
-async fn resume(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), ApiError> {
+async fn resume(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), DbError> {
     tx.execute(
         "UPDATE subscriptions SET status = $3, suspended_at = NULL, updated_at = $2 WHERE id = $1",
         params![due.id, now, SubscriptionStatus::Active],

@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::AdminError;
 use crate::audit::{record, Change};
-use crate::catalog::DeploymentTemplate;
-use crate::http::{ApiError, FieldError};
 use crate::params;
 use crate::ports::db::{Connection, DbError, Param};
 use crate::states::SubscriptionStatus;
@@ -70,38 +69,21 @@ impl Kind {
     }
 }
 
-/// A deployment template that will deploy: it parses, and every field makes sense.
-fn template(value: &Value) -> Result<DeploymentTemplate, ApiError> {
-    let template: DeploymentTemplate = serde_json::from_value(value.clone())
-        .map_err(|e| ApiError::field("template", format!("is not a deployment template: {e}")))?;
-    let problems = template.problems();
-    if !problems.is_empty() {
-        return Err(ApiError::validation(
-            problems
-                .into_iter()
-                .map(|(field, message)| FieldError {
-                    field: format!("template.{field}"),
-                    message,
-                })
-                .collect(),
-        ));
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
-    Ok(template)
 }
 
-fn conflict_on_slug(error: DbError, kind: Kind) -> ApiError {
+fn conflict_on_slug(error: DbError, kind: Kind) -> AdminError {
     if error.is_unique_violation() {
-        ApiError::conflict(
-            "SLUG_TAKEN",
-            format!("Another {} already uses this slug or name", kind.name()),
-        )
-        .with_details(json!({ "field": "slug" }))
+        AdminError::SlugTaken(kind)
     } else {
         error.into()
     }
 }
 
-async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, ApiError> {
+async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, AdminError> {
     let rows = tx
         .query(
             &format!(
@@ -111,16 +93,7 @@ async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, Ap
             params![id],
         )
         .await?;
-    let row = rows.first().ok_or_else(|| {
-        ApiError::not_found(
-            match kind {
-                Kind::Category => "CATEGORY_NOT_FOUND",
-                Kind::Service => "SERVICE_NOT_FOUND",
-                Kind::Plan => "PLAN_NOT_FOUND",
-            },
-            format!("No such {}", kind.name()),
-        )
-    })?;
+    let row = rows.first().ok_or(AdminError::NotFound(kind))?;
     Ok(camel_case(row.get("row")?))
 }
 
@@ -145,7 +118,7 @@ fn camel_case(row: Value) -> Value {
 }
 
 /// The object as stored, locked until the transaction ends.
-async fn locked_snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, ApiError> {
+async fn locked_snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, AdminError> {
     tx.query(
         &format!("SELECT 1 FROM {} WHERE id = $1 FOR UPDATE", kind.table()),
         params![id],
@@ -158,8 +131,8 @@ async fn refuse_if_in_use(
     tx: &dyn Connection,
     kind: Kind,
     id: Uuid,
-    action: &str,
-) -> Result<(), ApiError> {
+    action: &'static str,
+) -> Result<(), AdminError> {
     let live: i64 = tx
         .scalar(
             kind.live_subscriptions(),
@@ -167,20 +140,13 @@ async fn refuse_if_in_use(
         )
         .await?;
     if live > 0 {
-        return Err(ApiError::conflict(
-            "IN_USE",
-            format!(
-                "{live} live subscription(s) use this {}: it cannot be {action}",
-                kind.name()
-            ),
-        )
-        .with_details(json!({ "liveSubscriptions": live })));
+        return Err(AdminError::InUse { kind, live, action });
     }
     Ok(())
 }
 
 /// One object as stored.
-pub async fn read(conn: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, ApiError> {
+pub async fn read(conn: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, AdminError> {
     snapshot(conn, kind, id).await
 }
 
@@ -205,8 +171,8 @@ pub async fn create(
     kind: Kind,
     write: Write,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
         let id = Uuid::new_v4();
         let names: Vec<&str> = write.columns.iter().map(|(c, _)| *c).collect();
         let placeholders: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 3)).collect();
@@ -250,8 +216,8 @@ pub async fn update(
     id: Uuid,
     write: Write,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
         let before = locked_snapshot(tx, kind, id).await?;
         if write.deactivates() && before["isActive"] == json!(true) {
             refuse_if_in_use(tx, kind, id, "deactivated").await?;
@@ -273,10 +239,10 @@ pub async fn update(
             tx.execute(&sql, &params)
                 .await
                 .map_err(|e| match e.sqlstate() {
-                    Some("23514") => ApiError::unprocessable(
-                        "INVALID_CHANGE",
-                        format!("The change breaks a rule of the {}: {e}", kind.name()),
-                    ),
+                    Some("23514") => AdminError::BreaksRule {
+                        kind,
+                        rule: e.to_string(),
+                    },
                     _ => conflict_on_slug(e, kind),
                 })?;
         }
@@ -306,8 +272,8 @@ pub async fn delete(
     kind: Kind,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
-    crate::transaction!(conn, |tx| -> Result<Value, ApiError> {
+) -> Result<Value, AdminError> {
+    crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
         let before = locked_snapshot(tx, kind, id).await?;
         refuse_if_in_use(tx, kind, id, "deleted").await?;
         tx.execute(

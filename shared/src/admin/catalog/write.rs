@@ -5,7 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Kind;
-use crate::catalog::PlanTier;
+use crate::catalog::{DeploymentTemplate, PlanTier};
 use crate::http::{ApiError, Fields, Input};
 use crate::money::Rupiah;
 use crate::ports::db::Param;
@@ -202,9 +202,15 @@ fn features(v: Input<'_>) -> Result<Param, String> {
 
 /// A deployment template that will deploy: it parses, and every field makes sense.
 fn template(v: Input<'_>) -> Result<Param, String> {
-    super::template(v.json()).map_err(|e| match e.details {
-        Some(details) => format!("{}: {details}", e.message),
-        None => e.message,
-    })?;
+    let template: DeploymentTemplate = serde_json::from_value(v.json().clone())
+        .map_err(|e| format!("is not a deployment template: {e}"))?;
+    let problems: Vec<String> = template
+        .problems()
+        .into_iter()
+        .map(|(field, message)| format!("template.{field}: {message}"))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
     Ok(Param::from(v.json()))
 }
