@@ -130,6 +130,64 @@ async fn a_downgrades_refund_is_paid_only_once_the_instance_is_smaller() {
     app.assert_quota_consistent().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_downgrade_pays_its_refund_in_the_administrators_name() {
+    let mut app = TestApp::spawn_in_april().await;
+    let admin = app.admin("ops2@example.com").await;
+    let user = app.register("wulan@example.com").await;
+    app.fund(&user, 500_000).await;
+    let (basic, pro) = (
+        app.plan_id("n8n", "Basic").await,
+        app.plan_id("n8n", "Pro").await,
+    );
+    let id = app.subscribe(&user, &pro).await.data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The resize stalls and the administrator's client gives up: the change is left half-way.
+    app.kube
+        .fail_next(Fault::Delay(StdDuration::from_millis(700)));
+    let cut_off = app
+        .http
+        .put(app.url(&format!("/api/user/services/subscriptions/{id}/upgrade")))
+        .bearer_auth(&admin.access_token)
+        .json(&serde_json::json!({ "newPlanId": basic }))
+        .timeout(StdDuration::from_millis(150))
+        .send()
+        .await;
+    assert!(cut_off.is_err(), "the client gave up");
+    app.crash().await;
+    tokio::time::sleep(StdDuration::from_millis(800)).await;
+    assert_eq!(
+        app.balance(&user.id).await,
+        350_000,
+        "the refund is owed, not paid"
+    );
+
+    app.pass(Duration::minutes(3)).await;
+    let run = app.run_job("reconcile").await;
+    assert_eq!(run.data()["upgradesResumed"], 1, "{:?}", run.body);
+    assert_eq!(
+        app.balance(&user.id).await,
+        450_000,
+        "the refund is paid once resized"
+    );
+    let paid_by = app
+        .count(&format!(
+            "SELECT count(*) FROM ledger_transfers
+             WHERE reference = '{id}' AND kind = 'REFUND' AND actor_id = '{}'",
+            admin.id
+        ))
+        .await;
+    assert_eq!(
+        paid_by, 1,
+        "the refund names the administrator who made the change"
+    );
+    app.assert_ledger_sound().await;
+    app.assert_quota_consistent().await;
+}
+
 /// SplitMix64: a small, seedable generator, so a failing sequence can be replayed from its seed.
 struct Rng(u64);
 

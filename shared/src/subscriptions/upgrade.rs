@@ -201,7 +201,7 @@ async fn begin(
     tx.execute(
         "UPDATE subscriptions SET plan_id = $2, previous_plan_id = $3, price_monthly = $4,
              previous_price = $5, plan_change_id = $6, plan_change_refund = $7,
-             status = $8, updated_at = $9
+             plan_change_actor = $10, status = $8, updated_at = $9
          WHERE id = $1",
         params![
             subscription_id,
@@ -212,7 +212,8 @@ async fn begin(
             change_id,
             owed_refund.map(Rupiah::amount),
             SubscriptionStatus::PendingUpgrade,
-            now
+            now,
+            actor
         ],
     )
     .await?;
@@ -271,7 +272,7 @@ async fn stored_pending(
     let rows = conn
         .query(
             "SELECT user_id, plan_id, previous_plan_id, plan_change_id, plan_change_refund,
-                    period_end
+                    plan_change_actor, period_end
              FROM subscriptions WHERE id = $1 AND status = $2",
             params![id, SubscriptionStatus::PendingUpgrade],
         )
@@ -290,16 +291,17 @@ async fn stored_pending(
     let change_id: Uuid = row.get("plan_change_id")?;
     let charged = conn
         .query(
-            "SELECT amount, actor_id FROM ledger_transfers WHERE idempotency_key = $1",
+            "SELECT amount FROM ledger_transfers WHERE idempotency_key = $1",
             params![change_key(change_id)],
         )
         .await?;
     let owed_refund: Option<i64> = row.get("plan_change_refund")?;
-    let (difference, actor) = match (charged.first(), owed_refund) {
-        (Some(charge), _) => (charge.get::<i64>("amount")?, charge.get("actor_id")?),
-        (None, Some(refund)) => (-refund, None),
-        (None, None) => (0, None),
+    let difference = match (charged.first(), owed_refund) {
+        (Some(charge), _) => charge.get("amount")?,
+        (None, Some(refund)) => -refund,
+        (None, None) => 0,
     };
+    let actor = row.get("plan_change_actor")?;
     Ok(Some(Pending {
         user_id: row.get("user_id")?,
         old,
@@ -320,7 +322,8 @@ async fn complete(
 ) -> Result<(), SubscriptionError> {
     let finished = tx
         .execute(
-            "UPDATE subscriptions SET status = $3, plan_change_refund = NULL, updated_at = $2
+            "UPDATE subscriptions SET status = $3, plan_change_refund = NULL,
+                 plan_change_actor = NULL, updated_at = $2
              WHERE id = $1 AND status = $4",
             params![
                 subscription_id,
@@ -358,7 +361,8 @@ async fn undo(
     let restored = tx
         .execute(
             "UPDATE subscriptions SET plan_id = previous_plan_id, price_monthly = previous_price,
-                 plan_change_refund = NULL, status = $3, updated_at = $2
+                 plan_change_refund = NULL, plan_change_actor = NULL, status = $3,
+                 updated_at = $2
              WHERE id = $1 AND status = $4",
             params![
                 subscription_id,
