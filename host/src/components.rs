@@ -36,5 +36,6 @@ pub fn builtin() -> BTreeMap<String, Handler> {
             "notifications".to_owned(),
             handler!(spincat_notifications::handle),
         ),
+        ("docs".to_owned(), handler!(spincat_docs::handle)),
     ])
 }

@@ -13,4 +13,4 @@ pub use error::{ApiError, FieldError};
 pub use fields::{Fields, Input};
 pub use message::{Request, Response};
 pub use paging::{Page, Paging};
-pub use pipeline::{error_response, serve, Ctx, Reply, RouteFuture, MAX_BODY_BYTES};
+pub use pipeline::{error_response, serve, Ctx, Document, Reply, RouteFuture, MAX_BODY_BYTES};

@@ -81,21 +81,47 @@ impl Ctx {
     }
 }
 
-/// A successful answer: its status, message and data for the envelope.
+/// A successful answer: its status and body, and whether clients may cache it.
 #[derive(Debug)]
 pub struct Reply {
     status: u16,
-    message: String,
-    data: Value,
+    body: Body,
     cache_max_age: Option<u32>,
+}
+
+#[derive(Debug)]
+enum Body {
+    /// The standard envelope around `data`.
+    Envelope { message: String, data: Value },
+    /// A document that is not part of the API's data (its description, the docs page), as is.
+    Document(Document),
+}
+
+/// A static file a component serves byte for byte.
+#[derive(Debug, Clone, Copy)]
+pub struct Document {
+    pub content_type: &'static str,
+    /// `Some("gzip")` for a file kept compressed: served with that `Content-Encoding`.
+    pub content_encoding: Option<&'static str>,
+    pub bytes: &'static [u8],
 }
 
 impl Reply {
     pub fn ok(message: impl Into<String>, data: Value) -> Self {
         Self {
             status: 200,
-            message: message.into(),
-            data,
+            body: Body::Envelope {
+                message: message.into(),
+                data,
+            },
+            cache_max_age: None,
+        }
+    }
+
+    pub fn document(document: Document) -> Self {
+        Self {
+            status: 200,
+            body: Body::Document(document),
             cache_max_age: None,
         }
     }
@@ -185,38 +211,53 @@ fn request_id(request: &Request) -> String {
 }
 
 fn render(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
-    let timestamp = ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true);
-    match result {
-        Ok(reply) => {
-            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-            if let Some(max_age) = reply.cache_max_age {
-                let etag = etag(&reply.data);
-                headers.push(("etag".into(), etag.clone()));
-                headers.push(("cache-control".into(), format!("public, max-age={max_age}")));
-                if matches_etag(ctx.request.header("if-none-match"), &etag) {
-                    return Response {
-                        status: 304,
-                        headers,
-                        body: Vec::new(),
-                    };
-                }
-            } else {
-                headers.push(("cache-control".into(), "no-store".into()));
-            }
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(error) => return error_response(error, ctx.now),
+    };
+    let mut headers = Vec::new();
+    // The tag of an envelope covers its data only: the timestamp changes with every answer.
+    let tag = |bytes: &[u8]| reply.cache_max_age.map(|_| etag(bytes));
+    let (body, tag) = match reply.body {
+        Body::Envelope { message, data } => {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            let tag = tag(data.to_string().as_bytes());
             let body = json!({
                 "success": true,
                 "statusCode": reply.status,
-                "message": reply.message,
-                "timestamp": timestamp,
-                "data": reply.data,
+                "message": message,
+                "timestamp": ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "data": data,
             });
-            Response {
-                status: reply.status,
-                headers,
-                body: body.to_string().into_bytes(),
+            (body.to_string().into_bytes(), tag)
+        }
+        Body::Document(document) => {
+            headers.push(("content-type".to_owned(), document.content_type.to_owned()));
+            if let Some(encoding) = document.content_encoding {
+                headers.push(("content-encoding".into(), encoding.to_owned()));
+                headers.push(("vary".into(), "accept-encoding".into()));
+            }
+            (document.bytes.to_vec(), tag(document.bytes))
+        }
+    };
+    match reply.cache_max_age.zip(tag) {
+        Some((max_age, tag)) => {
+            headers.push(("etag".into(), tag.clone()));
+            headers.push(("cache-control".into(), format!("public, max-age={max_age}")));
+            if matches_etag(ctx.request.header("if-none-match"), &tag) {
+                return Response {
+                    status: 304,
+                    headers,
+                    body: Vec::new(),
+                };
             }
         }
-        Err(error) => error_response(error, ctx.now),
+        None => headers.push(("cache-control".into(), "no-store".into())),
+    }
+    Response {
+        status: reply.status,
+        headers,
+        body,
     }
 }
 
@@ -245,8 +286,8 @@ pub fn error_response(error: ApiError, now: DateTime<Utc>) -> Response {
     }
 }
 
-fn etag(data: &Value) -> String {
-    let digest = Sha256::digest(data.to_string().as_bytes());
+fn etag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     format!("\"{}\"", hex::encode(&digest[..16]))
 }
 
