@@ -80,8 +80,7 @@ async fn operators_build_a_new_app_into_the_catalog() {
         before,
         "writes change the ETag"
     );
-    assert!(after
-        .data()
+    assert!(after.data()["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -6,7 +6,7 @@ use spincat::admin::catalog::{self, Kind, Write};
 use spincat::admin::{self, Adjustment, AdminError};
 use spincat::audit;
 use spincat::auth::{self, users, Role};
-use spincat::http::{ApiError, Ctx, Paging, Reply};
+use spincat::http::{ApiError, Ctx, Page, Paging, Reply};
 use spincat::kube::{views, ClusterSettings, Kube};
 use spincat::ledger;
 use spincat::subscriptions::{self, SubscriptionError, SubscriptionFilter};
@@ -132,11 +132,12 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
         ("GET", ["api", "admin", "catalog", kind]) => {
             let kind = catalog_kind(kind)?;
+            let mut query = ctx.query();
+            let paging = Paging::from_query(&mut query);
+            query.finish(|| Some(()))?;
             let conn = ctx.db().await?;
-            Ok(Reply::ok(
-                "Catalog",
-                json!({ "items": catalog::list(conn.as_ref(), kind).await? }),
-            ))
+            let all = catalog::list(conn.as_ref(), kind).await?;
+            Ok(Reply::ok("Catalog", Page::of_all(all, paging).to_json()))
         }
         ("POST", ["api", "admin", "catalog", kind]) => {
             let kind = catalog_kind(kind)?;
@@ -208,13 +209,14 @@ async fn list_users(ctx: &Ctx) -> Result<Reply, ApiError> {
 async fn cluster_view(ctx: &Ctx, kind: &str) -> Result<Reply, ApiError> {
     let mut query = ctx.query();
     let namespace = query.optional("namespace", |v| Ok(v.text()?.trim().to_owned()));
+    let paging = Paging::from_query(&mut query);
     query.finish(|| Some(()))?;
     let settings = ClusterSettings::load(ctx.config()).await?;
     let kube = Kube::new(ctx.ports.http.as_ref(), &settings);
     let items = views::summary(&kube, kind, namespace.as_deref())
         .await?
         .ok_or_else(|| ApiError::route_not_found(&ctx.request.method, &ctx.request.path))?;
-    Ok(Reply::ok("Cluster", json!({ "items": items })))
+    Ok(Reply::ok("Cluster", Page::of_all(items, paging).to_json()))
 }
 
 async fn pod_logs(ctx: &Ctx, namespace: &str, name: &str) -> Result<Reply, ApiError> {

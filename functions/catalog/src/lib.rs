@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use spincat::catalog::{self, CategoryFilter, SearchQuery};
-use spincat::http::{ApiError, Ctx, Paging, Reply};
+use spincat::http::{ApiError, Ctx, Page, Paging, Reply};
 use spincat::money::Rupiah;
 
 /// How long clients and CDNs may reuse a catalog answer before revalidating its ETag.
@@ -42,9 +42,15 @@ async fn health(ctx: &Ctx) -> Result<Reply, ApiError> {
 }
 
 async fn categories(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let mut query = ctx.query();
+    let paging = Paging::from_query(&mut query);
+    query.finish(|| Some(()))?;
     let conn = ctx.db().await?;
     let categories = catalog::categories(conn.as_ref()).await?;
-    Ok(Reply::ok("Categories", json!(categories)))
+    Ok(Reply::ok(
+        "Categories",
+        Page::of_all(categories, paging).to_json(),
+    ))
 }
 
 async fn services_in_category(ctx: &Ctx, slug: &str) -> Result<Reply, ApiError> {

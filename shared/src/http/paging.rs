@@ -53,6 +53,24 @@ pub struct Page<T> {
     pub paging: Paging,
 }
 
+impl<T> Page<T> {
+    /// One page of a list that is read whole because it is short (categories, a kind of
+    /// catalog object, a cluster's objects), so every list answers the same shape.
+    pub fn of_all(all: Vec<T>, paging: Paging) -> Self {
+        let total = all.len() as i64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(paging.offset()).unwrap_or(usize::MAX))
+            .take(paging.limit as usize)
+            .collect();
+        Self {
+            items,
+            total,
+            paging,
+        }
+    }
+}
+
 impl<T: Serialize> Page<T> {
     pub fn to_json(&self) -> Value {
         json!({

@@ -97,7 +97,8 @@ async fn snapshot(tx: &dyn Connection, kind: Kind, id: Uuid) -> Result<Value, Ad
     Ok(camel_case(row.get("row")?))
 }
 
-/// A stored row as the API speaks: `price_monthly` becomes `priceMonthly`.
+/// A stored row as the API speaks: `price_monthly` becomes `priceMonthly`, and a `*_at`
+/// column (a `timestamp` holding UTC) an RFC 3339 instant in UTC, like every other route's.
 fn camel_case(row: Value) -> Value {
     let Value::Object(columns) = row else {
         return row;
@@ -114,7 +115,25 @@ fn camel_case(row: Value) -> Value {
             name
         })
     };
-    Value::Object(columns.into_iter().map(|(k, v)| (camel(&k), v)).collect())
+    let instant = |column: &str, value: Value| match value {
+        Value::String(text) if column.ends_with("_at") => {
+            match chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f") {
+                Ok(naive) => Value::String(
+                    naive
+                        .and_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                ),
+                Err(_) => Value::String(text),
+            }
+        }
+        other => other,
+    };
+    Value::Object(
+        columns
+            .into_iter()
+            .map(|(k, v)| (camel(&k), instant(&k, v)))
+            .collect(),
+    )
 }
 
 /// The object as stored, locked until the transaction ends.
