@@ -3,6 +3,7 @@
 //! on a loopback port with a clock the test controls.
 
 pub mod bulk;
+pub mod contract;
 pub mod crd;
 pub mod dns;
 pub mod ingress;
@@ -65,7 +66,9 @@ impl Drop for TestApp {
 pub struct TestResponse {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
+    /// The JSON body; `Null` when there is none or it is not JSON (see `bytes`).
     pub body: Value,
+    pub bytes: Vec<u8>,
 }
 
 impl TestResponse {
@@ -257,22 +260,40 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// Sends a request and checks its answer against the API contract (`contract`).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
-        let response = request.send().await.expect("the request reaches the host");
+        let (client, request) = request.build_split();
+        let request = request.expect("a well-formed request");
+        let (method, path) = (
+            request.method().to_string(),
+            request.url().path().to_owned(),
+        );
+        let response = client
+            .execute(request)
+            .await
+            .expect("the request reaches the host");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap();
-        let body = if bytes.is_empty() {
+        let bytes = response.bytes().await.unwrap().to_vec();
+        let is_json = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|t| t.starts_with("application/json"));
+        let body = if bytes.is_empty() || !is_json {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| {
                 panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
             })
         };
+        if let Some(violation) = contract::contract().violation(&method, &path, status, &body) {
+            panic!("the answer breaks api/openapi.json: {violation}");
+        }
         TestResponse {
             status,
             headers,
             body,
+            bytes,
         }
     }
 
