@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod exact;
 pub mod features;
 pub mod http;
 pub mod jobs;
@@ -32,7 +33,7 @@ pub mod wallet;
 /// crate itself only provides `async fn route(ctx: &Ctx) -> Result<Reply, ApiError>`.
 #[macro_export]
 macro_rules! component {
-    ($route:path) => {
+    ($route:path, $routes:expr) => {
         pub async fn handle(
             request: $crate::http::Request,
             ports: &$crate::ports::Ports,
@@ -40,7 +41,7 @@ macro_rules! component {
             fn boxed(ctx: &$crate::http::Ctx) -> $crate::http::RouteFuture<'_> {
                 Box::pin($route(ctx))
             }
-            $crate::http::serve(request, ports, boxed).await
+            $crate::http::serve(request, ports, boxed, $routes).await
         }
 
         #[cfg(target_arch = "wasm32")]

@@ -120,7 +120,7 @@ async fn operators_build_a_new_app_into_the_catalog() {
         "POST",
         "plans",
         json!({
-            "serviceId": service_id, "name": "Team", "tier": "basic", "priceMonthly": 40_000,
+            "serviceId": service_id, "name": "Team", "tier": "BASIC", "priceMonthly": 40_000,
             "cpuMillicores": 300, "memoryMib": 512, "storageGib": 10, "quotaTotal": 20,
             "maxInstancesPerUser": 2, "features": ["Unlimited repositories"]
         }),

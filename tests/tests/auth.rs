@@ -16,7 +16,7 @@ async fn a_new_user_registers_and_sees_their_account() {
     let response = app
         .post(
             "/api/auth/register",
-            json!({"name": " Ana Wijaya ", "email": "Ana@Example.COM", "password": PASSWORD, "phone": "+62 812-3456-7890"}),
+            json!({"name": "Ana Wijaya", "email": "Ana@Example.COM", "password": PASSWORD, "phone": "+62 812-3456-7890"}),
         )
         .await;
     assert_eq!(response.status, 201, "{:?}", response.body);
@@ -68,6 +68,16 @@ async fn registration_names_every_bad_field_and_writes_nothing() {
     let missing = app.post("/api/auth/register", json!({"email": 42})).await;
     assert_eq!(missing.status, 400);
     assert_eq!(missing.invalid_fields(), ["email", "name", "password"]);
+
+    // Taken exactly as given: padding is refused, not trimmed, and an unknown field (a typo)
+    // is named rather than ignored.
+    let padded = app
+        .post(
+            "/api/auth/register",
+            json!({"name": " Ana ", "email": " ana@example.com", "password": PASSWORD, "phon": "1234567"}),
+        )
+        .await;
+    assert_eq!(padded.invalid_fields(), ["email", "name", "phon"]);
     assert_eq!(users(&app).await, 0);
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use spincat_host::manifest::Manifest;
 use spincat_host::routes::RouteTable;
 use spincat_tests::contract::{contract, DOCUMENT};
-use spincat_tests::TestApp;
+use spincat_tests::{TestApp, JOB_TOKEN};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -127,6 +127,63 @@ fn the_document_lists_exactly_the_routes_the_components_answer() {
         Vec::<String>::new(),
         "documented routes nobody serves"
     );
+}
+
+/// Every documented path answers the methods it does not serve with 405 and an `Allow` header
+/// naming exactly the documented ones: a client learns the method is wrong, not the path.
+#[tokio::test]
+async fn a_path_answers_an_undocumented_method_with_405_and_allow() {
+    let app = TestApp::spawn().await;
+    let user = app.register("methods@spincat.test").await;
+    let admin = app.admin("methods-admin@spincat.test").await;
+    let mut paths: Vec<&str> = contract()
+        .operations()
+        .iter()
+        .map(|o| o.path.as_str())
+        .collect();
+    paths.dedup();
+    let mut wrong = Vec::new();
+    for path in paths {
+        let mut documented: Vec<&str> = contract()
+            .operations()
+            .iter()
+            .filter(|o| o.path == path)
+            .map(|o| o.method.as_str())
+            .collect();
+        documented.sort();
+        let concrete = path.replace('{', "x").replace('}', "");
+        let token = match path {
+            p if p.starts_with("/internal/") => JOB_TOKEN,
+            p if p.starts_with("/api/admin/") => &admin.access_token,
+            _ => &user.access_token,
+        };
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            if documented.contains(&method) {
+                continue;
+            }
+            let request = app
+                .http
+                .request(method.parse().unwrap(), app.url(&concrete))
+                .bearer_auth(token);
+            let answer = app.send(request).await;
+            let mut allow: Vec<&str> = answer
+                .header("allow")
+                .unwrap_or_default()
+                .split(", ")
+                .collect();
+            allow.sort();
+            if answer.status != 405
+                || answer.error_code() != "METHOD_NOT_ALLOWED"
+                || allow != documented
+            {
+                wrong.push(format!(
+                    "{method} {path}: {} allow {allow:?}",
+                    answer.status
+                ));
+            }
+        }
+    }
+    assert_eq!(wrong, Vec::<String>::new(), "paths that do not answer 405");
 }
 
 fn walk_properties(schema: &Value, at: &str, found: &mut Vec<String>) {

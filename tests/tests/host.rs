@@ -99,7 +99,8 @@ async fn unknown_routes_are_404_in_the_envelope() {
         assert!(response.body["timestamp"].as_str().unwrap().ends_with('Z'));
     }
     let wrong_method = app.send(app.http.delete(app.url("/api/auth/me"))).await;
-    assert_eq!(wrong_method.status, 404);
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
 }
 
 fn panicking<'a>(_: Request, _: &'a Ports) -> BoxFuture<'a, Response> {

@@ -12,10 +12,10 @@ use spincat::ledger;
 use spincat::subscriptions::{self, SubscriptionError, SubscriptionFilter};
 use uuid::Uuid;
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
 
-/// Every admin route, for the role checks that must cover them all.
-pub const ROUTES: &[(&str, &str)] = &[
+/// Every admin route, for the role checks that must cover them all (and 405s).
+pub const ROUTES: spincat::http::Routes = &[
     ("GET", "/api/admin/users"),
     ("GET", "/api/admin/users/:id"),
     ("PUT", "/api/admin/users/:id/role"),
@@ -121,7 +121,7 @@ async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
             Ok(Reply::ok("Subscription", detail))
         }
         ("POST", ["api", "admin", "subscriptions", id, "cancel"]) => {
-            let mut fields = ctx.json()?;
+            let mut fields = ctx.optional_json()?;
             let refund = fields.optional("refund", |v| v.boolean()).unwrap_or(true);
             fields.finish(|| Some(()))?;
             let conn = ctx.db().await?;
@@ -264,7 +264,7 @@ async fn adjust_wallet(ctx: &Ctx, actor: Uuid, user: Uuid) -> Result<Reply, ApiE
         n => Ok(n),
     });
     let reason = fields.required("reason", |v| {
-        let reason = v.text()?.trim();
+        let reason = spincat::exact::unpadded(v.text()?)?;
         match reason.chars().count() {
             3..=500 => Ok(reason.to_owned()),
             _ => Err("must say why, in 3 to 500 characters".into()),

@@ -7,7 +7,16 @@ use spincat::auth::{
 };
 use spincat::http::{ApiError, Ctx, Reply};
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("POST", "/api/auth/register"),
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/refresh"),
+    ("POST", "/api/auth/logout"),
+    ("GET", "/api/auth/me"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     match (

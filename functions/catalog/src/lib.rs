@@ -8,7 +8,16 @@ use spincat::money::Rupiah;
 /// How long clients and CDNs may reuse a catalog answer before revalidating its ETag.
 const MAX_AGE_SECONDS: u32 = 60;
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("GET", "/api/health"),
+    ("GET", "/api/catalog/categories"),
+    ("GET", "/api/catalog/categories/:slug/services"),
+    ("GET", "/api/catalog/services/:slug"),
+    ("GET", "/api/catalog/search"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let catalog = match (

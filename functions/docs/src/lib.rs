@@ -9,7 +9,14 @@ const MAX_AGE_SECONDS: u32 = 300;
 /// The contract, as reviewed in the repository (`api/openapi.json`).
 pub const OPENAPI: &[u8] = include_bytes!("../../../api/openapi.json");
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+    ("GET", "/api/docs/redoc.standalone.js"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let document = match (

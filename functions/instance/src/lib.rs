@@ -12,7 +12,21 @@ use spincat::subscriptions::InstanceName;
 use spincat::upstream;
 use uuid::Uuid;
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("GET", "/api/user/services/instances"),
+    ("GET", "/api/user/services/instances/:id"),
+    ("PUT", "/api/user/services/instances/:id"),
+    ("POST", "/api/user/services/instances/:id/domain/verify"),
+    ("POST", "/api/user/services/instances/:id/start"),
+    ("POST", "/api/user/services/instances/:id/stop"),
+    ("POST", "/api/user/services/instances/:id/restart"),
+    ("POST", "/api/user/services/instances/:id/claim"),
+    ("GET", "/api/user/services/instances/:id/logs"),
+    ("GET", "/api/user/services/instances/:id/credentials"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;
@@ -119,12 +133,7 @@ fn bounded(value: i64, min: i64, max: i64) -> Result<u32, String> {
 fn change(ctx: &Ctx) -> Result<InstanceChange, ApiError> {
     let mut fields = ctx.json()?;
     let name = fields.optional("name", |v| InstanceName::parse(v.text()?));
-    let custom_domain = match ctx_has_null(ctx, "customDomain") {
-        true => Some(None),
-        false => fields
-            .optional("customDomain", |v| CustomDomain::parse(v.text()?))
-            .map(Some),
-    };
+    let custom_domain = fields.nullable("customDomain", |v| CustomDomain::parse(v.text()?));
     let env = fields.optional("env", |v| match v.json() {
         Value::Object(map) => map
             .iter()
@@ -142,11 +151,4 @@ fn change(ctx: &Ctx) -> Result<InstanceChange, ApiError> {
             env,
         })
     })
-}
-
-/// Whether the body sets `field` to null explicitly (clearing it).
-fn ctx_has_null(ctx: &Ctx, field: &str) -> bool {
-    serde_json::from_slice::<Value>(&ctx.request.body)
-        .ok()
-        .is_some_and(|v| v.get(field) == Some(&Value::Null))
 }

@@ -5,7 +5,10 @@ use spincat::auth;
 use spincat::http::{ApiError, Ctx, Reply};
 use spincat::jobs::Job;
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[("POST", "/internal/jobs/:name")];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     auth::authenticate_job(ctx).await?;

@@ -4,7 +4,10 @@ use serde_json::json;
 use spincat::http::{ApiError, Ctx, Reply};
 use spincat::payments::{self, PaymentSettings};
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[("POST", "/api/webhooks/midtrans/notification")];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     match (

@@ -6,7 +6,13 @@ use spincat::http::{ApiError, Ctx, Paging, Reply};
 use spincat::notifications::{self, NotificationError};
 use uuid::Uuid;
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("GET", "/api/user/notifications"),
+    ("POST", "/api/user/notifications/:id/read"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;

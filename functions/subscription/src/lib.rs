@@ -12,7 +12,16 @@ use spincat::subscriptions::{
 use spincat::upstream;
 use uuid::Uuid;
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("POST", "/api/user/services/subscribe"),
+    ("GET", "/api/user/services/subscriptions"),
+    ("GET", "/api/user/services/subscriptions/:id"),
+    ("PUT", "/api/user/services/subscriptions/:id/upgrade"),
+    ("DELETE", "/api/user/services/subscriptions/:id"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     let principal = auth::authenticate(ctx).await?;

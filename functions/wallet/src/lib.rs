@@ -9,7 +9,14 @@ use spincat::payments::{self, PaymentSettings, TopUpRequest};
 use spincat::upstream;
 use spincat::wallet::{self, TransactionFilter, TRANSACTION_STATUSES, TRANSACTION_TYPES};
 
-spincat::component!(route);
+spincat::component!(route, ROUTES);
+
+/// What `route` matches.
+const ROUTES: spincat::http::Routes = &[
+    ("GET", "/api/user/wallet"),
+    ("POST", "/api/user/wallet/topup"),
+    ("GET", "/api/user/wallet/transactions"),
+];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
     match (

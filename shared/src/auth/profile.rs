@@ -4,7 +4,7 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(input: &str) -> Result<Self, String> {
-        let name = input.trim();
+        let name = crate::exact::unpadded(input)?;
         if name.is_empty() {
             return Err("must not be empty".into());
         }
@@ -29,7 +29,7 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(input: &str) -> Result<Self, String> {
-        let phone = input.trim();
+        let phone = crate::exact::unpadded(input)?;
         let body = phone.strip_prefix('+').unwrap_or(phone);
         let digits = body.chars().filter(char::is_ascii_digit).count();
         let allowed = body

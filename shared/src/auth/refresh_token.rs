@@ -2,7 +2,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-/// An opaque refresh token: 256 random bits. Only its SHA-256 is stored, so a database leak
+/// An opaque refresh token: 256 random bits, URL-safe base64 (a client's is checked for that
+/// alphabet, at most 128 characters, before any lookup). Only its SHA-256 is stored, so a database leak
 /// hands out no sessions.
 pub struct RefreshToken(String);
 
@@ -14,8 +15,11 @@ impl RefreshToken {
     }
 
     pub fn from_client(token: &str) -> Result<Self, String> {
-        let token = token.trim();
-        if token.is_empty() || token.len() > 128 {
+        let well_formed = (1..=128).contains(&token.len())
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
             return Err("must be a refresh token".into());
         }
         Ok(Self(token.to_owned()))

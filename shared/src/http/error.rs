@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     pub details: Option<Value>,
     pub retry_after_seconds: Option<u64>,
+    /// The methods the path does serve, for a 405's `Allow` header.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after_seconds: None,
+            allow: None,
         }
     }
 
@@ -88,6 +91,17 @@ impl ApiError {
 
     pub fn route_not_found(method: &str, path: &str) -> Self {
         Self::not_found("ROUTE_NOT_FOUND", format!("No route for {method} {path}"))
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &[&str]) -> Self {
+        let allow = allowed.join(", ");
+        let mut error = Self::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("{path} answers {allow}, not {method}"),
+        );
+        error.allow = Some(allow);
+        error
     }
 
     /// An unexpected failure. The cause is logged; the caller learns nothing about internals.

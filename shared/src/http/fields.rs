@@ -8,6 +8,9 @@ use crate::states::State;
 pub struct Fields {
     values: Map<String, Value>,
     from_query: bool,
+    /// The names asked for, so a body's unknown field (a client's typo) is an error rather
+    /// than silently ignored.
+    asked: Vec<String>,
     errors: Vec<FieldError>,
 }
 
@@ -29,11 +32,21 @@ impl<'a> Input<'a> {
         Ok(text)
     }
 
+    /// A whole number. JSON has one number type, so `199.0` is the whole number 199, as JSON
+    /// Schema's `integer` says; beyond 2^53 a float no longer holds an exact whole number.
     pub fn integer(&self) -> Result<i64, String> {
         const MESSAGE: &str = "must be a whole number";
+        const EXACT: f64 = 9_007_199_254_740_992.0;
         match self.value {
             Value::String(s) if self.from_query => s.trim().parse().map_err(|_| MESSAGE.into()),
-            Value::Number(n) => n.as_i64().ok_or_else(|| MESSAGE.into()),
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+                        .map(|f| f as i64)
+                })
+                .ok_or_else(|| MESSAGE.into()),
             _ => Err(MESSAGE.into()),
         }
     }
@@ -50,9 +63,9 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// One of a fixed set of upper-case words (a status, a type), in any case.
+    /// One of a fixed set of upper-case words (a status, a type), exactly as documented.
     pub fn one_of(&self, allowed: &[&str]) -> Result<String, String> {
-        let word = self.text()?.trim().to_ascii_uppercase();
+        let word = self.text()?.to_owned();
         if allowed.contains(&word.as_str()) {
             Ok(word)
         } else {
@@ -60,10 +73,9 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// A state of one of our state machines (a status filter), in any case.
+    /// A state of one of our state machines (a status filter), exactly as documented.
     pub fn state<S: State>(&self) -> Result<S, String> {
-        let word = self.text()?.trim().to_ascii_uppercase();
-        S::from_text(&word).ok_or_else(|| {
+        S::from_text(self.text()?).ok_or_else(|| {
             let all: Vec<&str> = S::ALL.iter().map(|s| s.as_str()).collect();
             format!("must be one of {}", all.join(", "))
         })
@@ -113,19 +125,21 @@ impl Fields {
         Self {
             values,
             from_query: false,
+            asked: Vec::new(),
             errors: Vec::new(),
         }
     }
 
-    /// Query parameters; an empty value counts as absent, the last of repeated names wins.
+    /// Query parameters; the last of repeated names wins. An empty value is a value (`?to=` is
+    /// no date), and names the route does not read are left alone: a cache-buster is harmless.
     pub fn from_query(query: &str) -> Self {
         let values = form_urlencoded::parse(query.as_bytes())
-            .filter(|(_, v)| !v.trim().is_empty())
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
             .collect();
         Self {
             values,
             from_query: true,
+            asked: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -147,6 +161,7 @@ impl Fields {
         name: &str,
         parse: impl FnOnce(Input<'_>) -> Result<T, String>,
     ) -> Option<T> {
+        self.asked.push(name.to_owned());
         if self.is_absent(name) {
             return None;
         }
@@ -163,6 +178,19 @@ impl Fields {
         }
     }
 
+    /// A field a client may clear: absent is `None` (unchanged), `null` is `Some(None)`.
+    pub fn nullable<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(Input<'_>) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        if self.values.get(name) == Some(&Value::Null) {
+            self.asked.push(name.to_owned());
+            return Some(None);
+        }
+        self.optional(name, parse).map(Some)
+    }
+
     /// Records a problem found after parsing, e.g. a rule that involves two fields.
     pub fn reject(&mut self, name: &str, message: impl Into<String>) {
         self.errors.push(FieldError {
@@ -171,9 +199,21 @@ impl Fields {
         });
     }
 
-    /// The parsed input, or a `VALIDATION_ERROR` naming every bad field. `build` runs only when
-    /// no field was rejected, so every required field it unwraps with `?` is present.
-    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+    /// The parsed input, or a `VALIDATION_ERROR` naming every bad field, a body's unknown ones
+    /// too. `build` runs only when no field was rejected, so every required field it unwraps
+    /// with `?` is present.
+    pub fn finish<T>(mut self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if !self.from_query {
+            let unknown: Vec<String> = self
+                .values
+                .keys()
+                .filter(|name| !self.asked.contains(name))
+                .cloned()
+                .collect();
+            for name in unknown {
+                self.reject(&name, "is not a field of this request");
+            }
+        }
         if !self.errors.is_empty() {
             return Err(ApiError::validation(self.errors));
         }

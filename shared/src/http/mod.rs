@@ -8,9 +8,11 @@ mod fields;
 mod message;
 mod paging;
 mod pipeline;
+mod routes;
 
 pub use error::{ApiError, FieldError};
 pub use fields::{Fields, Input};
 pub use message::{Request, Response};
 pub use paging::{Page, Paging};
 pub use pipeline::{error_response, serve, Ctx, Document, Reply, RouteFuture, MAX_BODY_BYTES};
+pub use routes::{allowed_methods, Routes};

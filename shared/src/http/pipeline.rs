@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::cors::Cors;
 use super::fields::nul_in;
-use super::{ApiError, Fields, Request, Response};
+use super::{allowed_methods, ApiError, Fields, Request, Response, Routes};
 use crate::ports::{BoxFuture, Config, Connection, Ports};
 
 /// No Spincat endpoint takes more than a small JSON document.
@@ -52,6 +52,15 @@ impl Ctx {
                 "must be 1 to 255 visible ASCII characters",
             )),
         }
+    }
+
+    /// The body of a route whose fields are all optional (`POST .../cancel`): no body at all
+    /// (nor a content type) is an empty object.
+    pub fn optional_json(&self) -> Result<Fields, ApiError> {
+        if self.request.body.is_empty() && self.request.header("content-type").is_none() {
+            return Ok(Fields::from_json_object(Default::default()));
+        }
+        self.json()
     }
 
     /// The body as named fields: it must be declared JSON, parse, and be an object.
@@ -150,6 +159,7 @@ pub async fn serve(
     request: Request,
     ports: &Ports,
     route: for<'a> fn(&'a Ctx) -> RouteFuture<'a>,
+    routes: Routes,
 ) -> Response {
     let started = Instant::now();
     let request_id = request_id(&request);
@@ -174,7 +184,12 @@ pub async fn serve(
         } else {
             // Whatever the route logs (an internal error, an upstream failure) names the request.
             let span = tracing::info_span!("request", request_id = %ctx.request_id);
-            route(&ctx).instrument(span).await
+            match route(&ctx).instrument(span).await {
+                Err(error) if error.code == "ROUTE_NOT_FOUND" => {
+                    Err(unmatched_method(&ctx.request, routes).unwrap_or(error))
+                }
+                result => result,
+            }
         };
         let mut response = render(&ctx, result);
         cors.decorate(&ctx.request, &mut response);
@@ -261,6 +276,13 @@ fn render(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
     }
 }
 
+/// A 405 when the component serves the request's path, only under other methods.
+fn unmatched_method(request: &Request, routes: Routes) -> Option<ApiError> {
+    let allowed = allowed_methods(routes, &request.path);
+    (!allowed.is_empty() && !allowed.contains(&request.method.as_str()))
+        .then(|| ApiError::method_not_allowed(&request.method, &request.path, &allowed))
+}
+
 /// An error in the standard envelope, for answers given outside a component's pipeline (the
 /// native host's unknown routes and crashed handlers).
 pub fn error_response(error: ApiError, now: DateTime<Utc>) -> Response {
@@ -270,6 +292,9 @@ pub fn error_response(error: ApiError, now: DateTime<Utc>) -> Response {
     ];
     if let Some(seconds) = error.retry_after_seconds {
         headers.push(("retry-after".into(), seconds.to_string()));
+    }
+    if let Some(allow) = &error.allow {
+        headers.push(("allow".into(), allow.clone()));
     }
     let body = json!({
         "success": false,

@@ -22,13 +22,13 @@ pub const RESERVED_LABELS: [&str; 8] = [
 ];
 
 /// A host name a user points at their instance: lower-case, at least two labels, each a DNS
-/// label. Parsed at the edge; whether it may be taken is `DomainRules::admits`.
+/// label, written without the root's trailing dot. Parsed at the edge; whether it may be taken is `DomainRules::admits`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomDomain(String);
 
 impl CustomDomain {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let domain = text.trim().trim_end_matches('.').to_ascii_lowercase();
+        let domain = crate::exact::unpadded(text)?.to_ascii_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
         let valid = domain.len() <= 253
             && labels.len() >= 2
@@ -339,8 +339,10 @@ mod tests {
 
     #[test]
     fn domains_are_parsed_to_lower_case_labels() {
-        assert_eq!(domain("Blog.Example.com.").as_str(), "blog.example.com");
+        assert_eq!(domain("Blog.Example.com").as_str(), "blog.example.com");
         for bad in [
+            "blog.example.com.",
+            " blog.example.com",
             "example",
             "not a domain",
             "-a.example.com",

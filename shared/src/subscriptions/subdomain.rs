@@ -10,7 +10,7 @@ pub struct InstanceName(String);
 
 impl InstanceName {
     pub fn parse(input: &str) -> Result<Self, String> {
-        let name = input.trim();
+        let name = crate::exact::unpadded(input)?;
         if name.is_empty() || name.chars().count() > 63 {
             return Err("must be 1 to 63 characters".into());
         }
@@ -57,7 +57,8 @@ mod tests {
     fn names_become_dns_labels() {
         let slug = |s: &str| InstanceName::parse(s).unwrap().slug();
         assert_eq!(slug("My Blog!"), "my-blog");
-        assert_eq!(slug("  --Ünïcode__Name--  "), "n-code-name");
+        assert_eq!(slug("--Ünïcode__Name--"), "n-code-name");
+        assert!(InstanceName::parse(" padded ").is_err());
         assert_eq!(slug("🚀🚀"), "");
         assert_eq!(slug(&"a".repeat(63)).len(), 40);
         assert_eq!(slug(&format!("{}-b", "a".repeat(39))), "a".repeat(39));

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::Kind;
 use crate::catalog::{DeploymentTemplate, PlanTier};
+use crate::exact::unpadded;
 use crate::http::{ApiError, Fields, Input};
 use crate::money::Rupiah;
 use crate::ports::db::Param;
@@ -103,7 +104,7 @@ const PLAN: &[Spec] = &[
 ];
 
 fn text(v: Input<'_>, max: usize) -> Result<Param, String> {
-    let text = v.text()?.trim();
+    let text = v.text()?;
     if text.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
@@ -119,7 +120,7 @@ fn long_text(v: Input<'_>) -> Result<Param, String> {
 }
 
 fn name(v: Input<'_>) -> Result<Param, String> {
-    match v.text()?.trim() {
+    match unpadded(v.text()?)? {
         "" => Err("must not be empty".into()),
         _ => short_text(v),
     }
@@ -127,7 +128,7 @@ fn name(v: Input<'_>) -> Result<Param, String> {
 
 /// Lower-case letters and digits in dash-separated words, at most 60 characters.
 fn slug(v: Input<'_>) -> Result<Param, String> {
-    let slug = v.text()?.trim();
+    let slug = v.text()?;
     let valid = (1..=60).contains(&slug.len())
         && slug.split('-').all(|w| {
             !w.is_empty()
@@ -146,7 +147,7 @@ fn flag(v: Input<'_>) -> Result<Param, String> {
 }
 
 fn id(v: Input<'_>) -> Result<Param, String> {
-    Uuid::parse_str(v.text()?.trim())
+    Uuid::parse_str(v.text()?)
         .map(Param::from)
         .map_err(|_| "must be an id".into())
 }
@@ -174,8 +175,6 @@ fn price(v: Input<'_>) -> Result<Param, String> {
 
 fn tier(v: Input<'_>) -> Result<Param, String> {
     v.text()?
-        .trim()
-        .to_ascii_uppercase()
         .parse::<PlanTier>()
         .map(|t| Param::from(t.as_str()))
 }
@@ -185,9 +184,9 @@ fn tags(v: Input<'_>) -> Result<Param, String> {
     tags.iter()
         .map(|t| {
             t.as_str()
-                .map(|t| t.trim().to_lowercase())
-                .filter(|t| !t.is_empty() && t.len() <= 40)
-                .ok_or_else(|| "each tag must be a short string".to_owned())
+                .filter(|t| (1..=40).contains(&t.chars().count()) && unpadded(t).is_ok())
+                .map(str::to_lowercase)
+                .ok_or_else(|| "each tag must be 1 to 40 characters, unpadded".to_owned())
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Param::from)
