@@ -301,6 +301,12 @@ impl TestApp {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// A revalidation: `GET path` with `If-None-Match: etags`.
+    pub async fn get_if_none_match(&self, path: &str, etags: &str) -> TestResponse {
+        self.send(self.http.get(self.url(path)).header("if-none-match", etags))
+            .await
+    }
+
     pub async fn get_as(&self, path: &str, token: &str) -> TestResponse {
         self.send(self.http.get(self.url(path)).bearer_auth(token))
             .await

@@ -317,20 +317,15 @@ async fn etags_let_clients_revalidate_and_change_with_the_data() {
     assert_eq!(first.header("cache-control"), Some("public, max-age=60"));
 
     let revalidated = app
-        .send(
-            app.http
-                .get(app.url("/api/catalog/services/ghost"))
-                .header("if-none-match", &etag),
-        )
+        .get_if_none_match("/api/catalog/services/ghost", &etag)
         .await;
     assert_eq!(revalidated.status, 304);
     assert_eq!(revalidated.body, Value::Null);
     assert_eq!(revalidated.header("etag"), Some(etag.as_str()));
     let weak = app
-        .send(
-            app.http
-                .get(app.url("/api/catalog/services/ghost"))
-                .header("if-none-match", format!("\"other\", W/{etag}")),
+        .get_if_none_match(
+            "/api/catalog/services/ghost",
+            &format!("\"other\", W/{etag}"),
         )
         .await;
     assert_eq!(weak.status, 304);
@@ -344,11 +339,7 @@ async fn etags_let_clients_revalidate_and_change_with_the_data() {
         .await
         .unwrap();
     let changed = app
-        .send(
-            app.http
-                .get(app.url("/api/catalog/services/ghost"))
-                .header("if-none-match", &etag),
-        )
+        .get_if_none_match("/api/catalog/services/ghost", &etag)
         .await;
     assert_eq!(changed.status, 200);
     assert_ne!(changed.header("etag"), Some(etag.as_str()));

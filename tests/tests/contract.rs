@@ -254,13 +254,7 @@ async fn the_app_serves_its_document_and_a_docs_page_without_a_cdn() {
         .unwrap()
         .starts_with("public"));
     let etag = served.header("etag").unwrap().to_owned();
-    let again = app
-        .send(
-            app.http
-                .get(app.url("/api/openapi.json"))
-                .header("if-none-match", &etag),
-        )
-        .await;
+    let again = app.get_if_none_match("/api/openapi.json", &etag).await;
     assert_eq!(again.status, 304);
 
     let page = app.get("/api/docs").await;

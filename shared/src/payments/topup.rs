@@ -190,7 +190,6 @@ fn order_json(
     })
 }
 
-/// `TOPUP-<yyyymmdd>-<96 random bits>`: unique, and within Midtrans's 50 URL-safe characters.
 /// What a report did to its order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "SCREAMING_SNAKE_CASE")]
