@@ -52,8 +52,13 @@ impl Request {
 
     /// The path split into its non-empty segments, for slice-pattern routing.
     pub fn segments(&self) -> Vec<&str> {
-        self.path.split('/').filter(|s| !s.is_empty()).collect()
+        segments(&self.path)
     }
+}
+
+/// A path's non-empty segments: a request's, or a route template's (`super::routes`).
+pub(super) fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
 #[derive(Debug, Clone)]

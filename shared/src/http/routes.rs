@@ -1,17 +1,19 @@
+use super::message::segments;
+
 /// A component's routes as `(method, path)`, `:name` standing for one segment: what its router
 /// matches, so a path it serves under another method answers 405 with `Allow` rather than 404.
 pub type Routes = &'static [(&'static str, &'static str)];
 
 /// The methods `routes` serve at `path`, in their order; empty when none serves it.
 pub fn allowed_methods(routes: Routes, path: &str) -> Vec<&'static str> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let requested = segments(path);
     let mut methods = Vec::new();
     for &(method, template) in routes {
-        let pattern: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
-        let fits = pattern.len() == segments.len()
+        let pattern = segments(template);
+        let fits = pattern.len() == requested.len()
             && pattern
                 .iter()
-                .zip(&segments)
+                .zip(&requested)
                 .all(|(p, s)| p.starts_with(':') || p == s);
         if fits && !methods.contains(&method) {
             methods.push(method);
