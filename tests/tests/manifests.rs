@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use spincat::catalog::DeploymentTemplate;
 use spincat::kube::ClusterSettings;
-use spincat::provisioning::render::{self, InstanceSpec, PlanResources, Workload};
+use spincat::provisioning::render::{self, InstanceSpec, PlanResources};
 use spincat_tests::TestApp;
 use uuid::Uuid;
 
@@ -134,10 +134,7 @@ async fn seeded_apps_render_the_reviewed_manifests() {
         objects.extend([
             json(&manifests.config_map),
             json(&manifests.volume),
-            match &manifests.workload {
-                Workload::Deployment(d) => json(d.as_ref()),
-                Workload::StatefulSet(s) => json(s.as_ref()),
-            },
+            json(&manifests.workload),
             json(&manifests.service),
         ]);
         objects.extend(manifests.ingress.iter().map(json));

@@ -1,8 +1,7 @@
-use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::kind::{self, Kind, Manifest};
 use super::{ClusterSettings, KubeError};
 use crate::ports::{HttpClient, OutboundError, OutboundRequest};
 
@@ -12,25 +11,6 @@ pub const FIELD_MANAGER: &str = "spincat";
 pub struct Kube<'a> {
     http: &'a dyn HttpClient,
     settings: &'a ClusterSettings,
-}
-
-/// Where a kind of resource lives in the API.
-pub trait Located: Resource {
-    fn collection(api_url: &str, namespace: Option<&str>) -> String {
-        let base = if Self::GROUP.is_empty() {
-            format!("{api_url}/api/{}", Self::VERSION)
-        } else {
-            format!("{api_url}/apis/{}/{}", Self::GROUP, Self::VERSION)
-        };
-        match namespace {
-            Some(ns) => format!(
-                "{base}/namespaces/{}/{}",
-                path_segment(ns),
-                Self::URL_PATH_SEGMENT
-            ),
-            None => format!("{base}/{}", Self::URL_PATH_SEGMENT),
-        }
-    }
 }
 
 /// A value (a namespace, a name) as one path segment of an API URL: everything but RFC 3986's
@@ -59,32 +39,18 @@ fn query(pairs: &[(&str, &str)]) -> String {
     serializer.finish()
 }
 
-impl<K: Resource> Located for K {}
-
-/// Namespaced or cluster-wide, known from the type.
-pub trait Scoped {
-    const NAMESPACED: bool;
-}
-
-impl Scoped for NamespaceResourceScope {
-    const NAMESPACED: bool = true;
-}
-
-impl Scoped for ClusterResourceScope {
-    const NAMESPACED: bool = false;
-}
-
 impl<'a> Kube<'a> {
     pub fn new(http: &'a dyn HttpClient, settings: &'a ClusterSettings) -> Self {
         Self { http, settings }
     }
 
-    fn url<K: Resource>(&self, namespace: Option<&str>, name: Option<&str>) -> String
-    where
-        K::Scope: Scoped,
-    {
-        let namespace = namespace.filter(|_| K::Scope::NAMESPACED);
-        let collection = K::collection(&self.settings.api_url, namespace);
+    /// The collection of `kind` (in `namespace`, when the kind lives in one), or one object in it.
+    fn url(&self, kind: &Kind, namespace: Option<&str>, name: Option<&str>) -> String {
+        let base = format!("{}{}", self.settings.api_url, kind.group_path());
+        let collection = match namespace.filter(|_| kind.namespaced) {
+            Some(ns) => format!("{base}/namespaces/{}/{}", path_segment(ns), kind.plural),
+            None => format!("{base}/{}", kind.plural),
+        };
         match name {
             Some(name) => format!("{collection}/{}", path_segment(name)),
             None => collection,
@@ -132,41 +98,34 @@ impl<'a> Kube<'a> {
     }
 
     /// Server-side apply: creates the object or brings our fields of it to `object`, as one
-    /// idempotent upsert that can be repeated after any failure.
-    pub async fn apply<K>(&self, object: &K) -> Result<K, KubeError>
-    where
-        K: Resource
-            + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>
-            + Serialize
-            + DeserializeOwned,
-        K::Scope: Scoped,
-    {
-        let meta = object.metadata();
-        let name = meta
-            .name
-            .as_deref()
-            .ok_or(KubeError::Invalid("no name".into()))?;
+    /// idempotent upsert that can be repeated after any failure. The object the server answers
+    /// with is not read: nothing we decide depends on it.
+    pub async fn apply(&self, object: &Manifest) -> Result<(), KubeError> {
+        if object.name.is_empty() {
+            return Err(KubeError::Invalid("no name".into()));
+        }
         let url = format!(
             "{}?{}",
-            self.url::<K>(meta.namespace.as_deref(), Some(name)),
+            self.url(object.kind, object.namespace.as_deref(), Some(&object.name)),
             query(&[("fieldManager", FIELD_MANAGER), ("force", "true")])
         );
-        let body = serde_json::to_vec(object).map_err(|e| KubeError::Invalid(e.to_string()))?;
-        let answer = self
-            .send("PATCH", url, "application/apply-patch+yaml", body)
-            .await?;
-        Self::parse(&answer)
+        let body = object.body().to_string().into_bytes();
+        self.send("PATCH", url, "application/apply-patch+yaml", body)
+            .await
+            .map(drop)
     }
 
-    pub async fn get<K>(&self, namespace: Option<&str>, name: &str) -> Result<K, KubeError>
-    where
-        K: Resource + DeserializeOwned,
-        K::Scope: Scoped,
-    {
+    /// An object of `kind`, read as `T`: the fields of it we use (`super::objects`).
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<T, KubeError> {
         let answer = self
             .send(
                 "GET",
-                self.url::<K>(namespace, Some(name)),
+                self.url(kind, namespace, Some(name)),
                 "application/json",
                 Vec::new(),
             )
@@ -174,43 +133,41 @@ impl<'a> Kube<'a> {
         Self::parse(&answer)
     }
 
-    /// Objects of a kind, in one namespace or all, matching an equality label selector.
-    pub async fn list<K>(
+    /// Objects of `kind`, each read as `T`, in one namespace or all, matching an equality
+    /// label selector.
+    pub async fn list<T: DeserializeOwned>(
         &self,
+        kind: &Kind,
         namespace: Option<&str>,
         label_selector: Option<&str>,
-    ) -> Result<Vec<K>, KubeError>
-    where
-        K: Resource + DeserializeOwned,
-        K::Scope: Scoped,
-    {
-        let mut url = self.url::<K>(namespace, None);
+    ) -> Result<Vec<T>, KubeError> {
+        let mut url = self.url(kind, namespace, None);
         if let Some(selector) = label_selector {
             url = format!("{url}?{}", query(&[("labelSelector", selector)]));
         }
         let answer = self
             .send("GET", url, "application/json", Vec::new())
             .await?;
-        let list: Value = Self::parse(&answer)?;
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        items
-            .into_iter()
-            .map(|item| serde_json::from_value(item).map_err(|e| KubeError::Invalid(e.to_string())))
-            .collect()
+        #[derive(serde::Deserialize)]
+        struct List<T> {
+            items: Option<Vec<T>>,
+        }
+        Self::parse::<List<T>>(&answer).map(|list| list.items.unwrap_or_default())
     }
 
     /// Deletes an object; one that is already gone is fine. Dependents go in the background.
-    pub async fn delete<K>(&self, namespace: Option<&str>, name: &str) -> Result<(), KubeError>
-    where
-        K: Resource,
-        K::Scope: Scoped,
-    {
+    pub async fn delete(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), KubeError> {
         let body =
             json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"});
         match self
             .send(
                 "DELETE",
-                self.url::<K>(namespace, Some(name)),
+                self.url(kind, namespace, Some(name)),
                 "application/json",
                 body.to_string().into_bytes(),
             )
@@ -222,17 +179,14 @@ impl<'a> Kube<'a> {
     }
 
     /// Sets replicas through the scale subresource.
-    pub async fn scale<K>(
+    pub async fn scale(
         &self,
+        kind: &Kind,
         namespace: &str,
         name: &str,
         replicas: i32,
-    ) -> Result<(), KubeError>
-    where
-        K: Resource,
-        K::Scope: Scoped,
-    {
-        let url = format!("{}/scale", self.url::<K>(Some(namespace), Some(name)));
+    ) -> Result<(), KubeError> {
+        let url = format!("{}/scale", self.url(kind, Some(namespace), Some(name)));
         let body = json!({ "spec": { "replicas": replicas } });
         self.send(
             "PATCH",
@@ -261,7 +215,7 @@ impl<'a> Kube<'a> {
         parameters.extend(since_seconds.as_deref().map(|s| ("sinceSeconds", s)));
         let url = format!(
             "{}/log?{}",
-            self.url::<k8s_openapi::api::core::v1::Pod>(Some(namespace), Some(pod)),
+            self.url(&kind::POD, Some(namespace), Some(pod)),
             query(&parameters)
         );
         let answer = self

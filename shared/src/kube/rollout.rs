@@ -1,35 +1,32 @@
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use super::objects::Workload;
 
-/// A workload whose rollout can be judged.
-pub enum Rollout<'a> {
-    Deployment(&'a Deployment),
-    StatefulSet(&'a StatefulSet),
+/// The two kinds of workload an app runs as, whose rollouts are judged differently.
+#[derive(Debug, Clone, Copy)]
+pub enum Rollout {
+    Deployment,
+    StatefulSet,
 }
 
 /// Whether the workload is available, by the rules `kubectl rollout status` uses: the controller
 /// has seen the latest spec, every replica runs it, no old replica is left, and the updated ones
 /// are available (ready, for a StatefulSet, on its update revision).
-pub fn rollout_complete(workload: Rollout<'_>) -> bool {
-    match workload {
-        Rollout::Deployment(d) => {
-            let (spec, Some(status)) = (&d.spec, &d.status) else {
-                return false;
-            };
-            let generation = d.metadata.generation.unwrap_or(0);
-            let wanted = spec.replicas.unwrap_or(1);
+pub fn rollout_complete(kind: Rollout, workload: &Workload) -> bool {
+    let Some(status) = &workload.status else {
+        return false;
+    };
+    let generation = workload.metadata.generation.unwrap_or(0);
+    let wanted = workload.spec.replicas.unwrap_or(1);
+    let observed = status.observed_generation.unwrap_or(0) >= generation;
+    match kind {
+        Rollout::Deployment => {
             let updated = status.updated_replicas.unwrap_or(0);
-            status.observed_generation.unwrap_or(0) >= generation
+            observed
                 && updated >= wanted
                 && status.replicas.unwrap_or(0) <= updated
                 && status.available_replicas.unwrap_or(0) >= updated
         }
-        Rollout::StatefulSet(s) => {
-            let (spec, Some(status)) = (&s.spec, &s.status) else {
-                return false;
-            };
-            let generation = s.metadata.generation.unwrap_or(0);
-            let wanted = spec.replicas.unwrap_or(1);
-            status.observed_generation.unwrap_or(0) >= generation
+        Rollout::StatefulSet => {
+            observed
                 && status.ready_replicas.unwrap_or(0) >= wanted
                 && status.updated_replicas.unwrap_or(0) >= wanted
                 && status.current_revision == status.update_revision
@@ -39,11 +36,9 @@ pub fn rollout_complete(workload: Rollout<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
     use super::*;
 
+    /// A Deployment as the API server answers it, status and all.
     fn deployment(
         generation: i64,
         observed: i64,
@@ -51,50 +46,41 @@ mod tests {
         updated: i32,
         total: i32,
         available: i32,
-    ) -> Deployment {
-        Deployment {
-            metadata: ObjectMeta {
-                generation: Some(generation),
-                ..Default::default()
+    ) -> Workload {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "app", "generation": generation, "labels": {"a": "b"}},
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "app"}]}}},
+            "status": {
+                "observedGeneration": observed,
+                "updatedReplicas": updated,
+                "replicas": total,
+                "availableReplicas": available,
+                "conditions": [{"type": "Available", "status": "True"}],
             },
-            spec: DeploymentSpec {
-                replicas: Some(replicas),
-                ..Default::default()
-            },
-            status: Some(DeploymentStatus {
-                observed_generation: Some(observed),
-                updated_replicas: Some(updated),
-                replicas: Some(total),
-                available_replicas: Some(available),
-                ..Default::default()
-            }),
-        }
+        }))
+        .unwrap()
+    }
+
+    fn complete(workload: Workload) -> bool {
+        rollout_complete(Rollout::Deployment, &workload)
     }
 
     #[test]
     fn deployments_follow_kubectls_rules() {
-        assert!(rollout_complete(Rollout::Deployment(&deployment(
-            2, 2, 1, 1, 1, 1
-        ))));
-        assert!(
-            !rollout_complete(Rollout::Deployment(&deployment(3, 2, 1, 1, 1, 1))),
-            "spec not observed"
-        );
-        assert!(
-            !rollout_complete(Rollout::Deployment(&deployment(2, 2, 1, 0, 1, 1))),
-            "not updated"
-        );
-        assert!(
-            !rollout_complete(Rollout::Deployment(&deployment(2, 2, 1, 1, 2, 1))),
-            "old replica left"
-        );
-        assert!(
-            !rollout_complete(Rollout::Deployment(&deployment(2, 2, 1, 1, 1, 0))),
-            "not available"
-        );
-        assert!(
-            rollout_complete(Rollout::Deployment(&deployment(2, 2, 0, 0, 0, 0))),
-            "scaled to zero"
-        );
+        assert!(complete(deployment(2, 2, 1, 1, 1, 1)));
+        assert!(!complete(deployment(3, 2, 1, 1, 1, 1)), "spec not observed");
+        assert!(!complete(deployment(2, 2, 1, 0, 1, 1)), "not updated");
+        assert!(!complete(deployment(2, 2, 1, 1, 2, 1)), "old replica left");
+        assert!(!complete(deployment(2, 2, 1, 1, 1, 0)), "not available");
+        assert!(complete(deployment(2, 2, 0, 0, 0, 0)), "scaled to zero");
+    }
+
+    #[test]
+    fn a_workload_without_status_is_not_available() {
+        let fresh: Workload =
+            serde_json::from_str(r#"{"metadata":{"generation":1},"spec":{"replicas":1}}"#).unwrap();
+        assert!(!rollout_complete(Rollout::StatefulSet, &fresh));
     }
 }

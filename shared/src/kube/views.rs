@@ -1,10 +1,9 @@
-//! What operators see of the cluster: summaries of the objects, not the raw API.
+//! What operators see of the cluster: summaries of the objects, not the raw API. Each summary
+//! picks its fields from the object as the server sent it; a field the server left out is null.
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::{json, Value};
 
+use super::kind::{self, Kind};
 use super::{Kube, KubeError};
 
 /// A summary list of one kind of object, in a namespace or across the cluster.
@@ -13,98 +12,102 @@ pub async fn summary(
     kind: &str,
     namespace: Option<&str>,
 ) -> Result<Option<Vec<Value>>, KubeError> {
-    Ok(Some(match kind {
-        "nodes" => kube.list::<Node>(None, None).await?.iter().map(node).collect(),
-        "namespaces" => kube
-            .list::<Namespace>(None, Some("app.kubernetes.io/managed-by=spincat"))
-            .await?
-            .iter()
-            .map(|ns| {
-                json!({
-                    "name": ns.metadata.name,
-                    "phase": ns.status.as_ref().and_then(|s| s.phase.clone()),
-                    "userId": ns.metadata.labels.as_ref().and_then(|l| l.get("spincat.dev/user-id")),
-                    "createdAt": ns.metadata.creation_timestamp,
-                })
-            })
-            .collect(),
-        "pods" => kube.list::<Pod>(namespace, None).await?.iter().map(pod).collect(),
-        "deployments" => kube
-            .list::<Deployment>(namespace, None)
-            .await?
-            .iter()
-            .map(|d| {
-                let status = d.status.clone().unwrap_or_default();
-                json!({
-                    "namespace": d.metadata.namespace,
-                    "name": d.metadata.name,
-                    "replicas": d.spec.replicas,
-                    "ready": status.ready_replicas.unwrap_or(0),
-                    "available": status.available_replicas.unwrap_or(0),
-                    "image": d.spec.template.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()),
-                })
-            })
-            .collect(),
-        "services" => kube
-            .list::<Service>(namespace, None)
-            .await?
-            .iter()
-            .map(|s| {
-                let spec = s.spec.clone().unwrap_or_default();
-                json!({
-                    "namespace": s.metadata.namespace,
-                    "name": s.metadata.name,
-                    "type": spec.type_,
-                    "clusterIp": spec.cluster_ip,
-                    "ports": spec.ports.unwrap_or_default().iter().map(|p| p.port).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-        "ingresses" => kube
-            .list::<Ingress>(namespace, None)
-            .await?
-            .iter()
-            .map(|i| {
-                let hosts: Vec<Option<String>> = i
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.rules.clone())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|r| r.host)
-                    .collect();
-                json!({ "namespace": i.metadata.namespace, "name": i.metadata.name, "hosts": hosts })
-            })
-            .collect(),
+    let (kind, selector, summarize): (&Kind, _, fn(&Value) -> Value) = match kind {
+        "nodes" => (&kind::NODE, None, node),
+        "namespaces" => (
+            &kind::NAMESPACE,
+            Some("app.kubernetes.io/managed-by=spincat"),
+            user_namespace,
+        ),
+        "pods" => (&kind::POD, None, pod),
+        "deployments" => (&kind::DEPLOYMENT, None, deployment),
+        "services" => (&kind::SERVICE, None, service),
+        "ingresses" => (&kind::INGRESS, None, ingress),
         _ => return Ok(None),
-    }))
+    };
+    let objects: Vec<Value> = kube.list(kind, namespace, selector).await?;
+    Ok(Some(objects.iter().map(summarize).collect()))
 }
 
-fn node(node: &Node) -> Value {
-    let status = node.status.clone().unwrap_or_default();
-    let ready = status
-        .conditions
-        .unwrap_or_default()
+/// The value at a JSON pointer, or null.
+fn at(object: &Value, pointer: &str) -> Value {
+    object.pointer(pointer).cloned().unwrap_or(Value::Null)
+}
+
+fn items<'a>(object: &'a Value, pointer: &str) -> &'a [Value] {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn node(node: &Value) -> Value {
+    let ready = items(node, "/status/conditions")
         .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
     json!({
-        "name": node.metadata.name,
+        "name": at(node, "/metadata/name"),
         "ready": ready,
-        "capacity": status.capacity,
-        "allocatable": status.allocatable,
-        "kubeletVersion": status.node_info.map(|i| i.kubelet_version),
+        "capacity": at(node, "/status/capacity"),
+        "allocatable": at(node, "/status/allocatable"),
+        "kubeletVersion": at(node, "/status/nodeInfo/kubeletVersion"),
     })
 }
 
-fn pod(pod: &Pod) -> Value {
-    let status = pod.status.clone().unwrap_or_default();
-    let containers = status.container_statuses.unwrap_or_default();
+fn user_namespace(ns: &Value) -> Value {
     json!({
-        "namespace": pod.metadata.namespace,
-        "name": pod.metadata.name,
-        "phase": status.phase,
-        "ready": !containers.is_empty() && containers.iter().all(|c| c.ready),
-        "restarts": containers.iter().map(|c| c.restart_count).sum::<i32>(),
-        "node": pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        "name": at(ns, "/metadata/name"),
+        "phase": at(ns, "/status/phase"),
+        "userId": at(ns, "/metadata/labels/spincat.dev~1user-id"),
+        "createdAt": at(ns, "/metadata/creationTimestamp"),
+    })
+}
+
+fn pod(pod: &Value) -> Value {
+    let containers = items(pod, "/status/containerStatuses");
+    json!({
+        "namespace": at(pod, "/metadata/namespace"),
+        "name": at(pod, "/metadata/name"),
+        "phase": at(pod, "/status/phase"),
+        "ready": !containers.is_empty() && containers.iter().all(|c| c["ready"] == true),
+        "restarts": containers.iter().filter_map(|c| c["restartCount"].as_i64()).sum::<i64>(),
+        "node": at(pod, "/spec/nodeName"),
+    })
+}
+
+fn deployment(d: &Value) -> Value {
+    json!({
+        "namespace": at(d, "/metadata/namespace"),
+        "name": at(d, "/metadata/name"),
+        "replicas": at(d, "/spec/replicas"),
+        "ready": d.pointer("/status/readyReplicas").cloned().unwrap_or(json!(0)),
+        "available": d.pointer("/status/availableReplicas").cloned().unwrap_or(json!(0)),
+        "image": at(d, "/spec/template/spec/containers/0/image"),
+    })
+}
+
+fn service(s: &Value) -> Value {
+    let ports: Vec<Value> = items(s, "/spec/ports")
+        .iter()
+        .map(|p| at(p, "/port"))
+        .collect();
+    json!({
+        "namespace": at(s, "/metadata/namespace"),
+        "name": at(s, "/metadata/name"),
+        "type": at(s, "/spec/type"),
+        "clusterIp": at(s, "/spec/clusterIP"),
+        "ports": ports,
+    })
+}
+
+fn ingress(i: &Value) -> Value {
+    let hosts: Vec<Value> = items(i, "/spec/rules")
+        .iter()
+        .map(|r| at(r, "/host"))
+        .collect();
+    json!({
+        "namespace": at(i, "/metadata/namespace"),
+        "name": at(i, "/metadata/name"),
+        "hosts": hosts,
     })
 }

@@ -3,17 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service,
-};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-
 use super::context::Instance;
-use super::render::{self, PlanResources, Workload};
+use super::render::{self, PlanResources};
 use crate::catalog::WorkloadKind;
-use crate::kube::names;
-use crate::kube::{rollout_complete, ClusterSettings, Kube, KubeError, Rollout};
+use crate::kube::kind::{self, Kind};
+use crate::kube::objects::{Named, SecretData, Workload};
+use crate::kube::{names, rollout_complete, ClusterSettings, Kube, KubeError, Manifest, Rollout};
 
 pub struct Cluster<'a> {
     pub kube: Kube<'a>,
@@ -52,10 +47,7 @@ impl Cluster<'_> {
         let manifests = render::instance(&instance.spec, self.settings);
         self.kube.apply(&manifests.config_map).await?;
         self.kube.apply(&manifests.volume).await?;
-        match &manifests.workload {
-            Workload::Deployment(d) => self.kube.apply(d.as_ref()).await.map(drop)?,
-            Workload::StatefulSet(s) => self.kube.apply(s.as_ref()).await.map(drop)?,
-        }
+        self.kube.apply(&manifests.workload).await?;
         self.kube.apply(&manifests.service).await?;
         if let Some(ingress) = &manifests.ingress {
             self.kube.apply(ingress).await?;
@@ -93,15 +85,15 @@ impl Cluster<'_> {
         &self,
         instance: &Instance,
         name: &str,
-        make: impl FnOnce() -> Result<Secret, KubeError>,
+        make: impl FnOnce() -> Result<Manifest, KubeError>,
     ) -> Result<(), KubeError> {
         match self
             .kube
-            .get::<Secret>(Some(&instance.spec.namespace), name)
+            .get::<Named>(&kind::SECRET, Some(&instance.spec.namespace), name)
             .await
         {
             Ok(_) => Ok(()),
-            Err(KubeError::NotFound(_)) => self.kube.apply(&make()?).await.map(drop),
+            Err(KubeError::NotFound(_)) => self.kube.apply(&make()?).await,
             Err(other) => Err(other),
         }
     }
@@ -110,7 +102,8 @@ impl Cluster<'_> {
     /// gate's credentials go.
     pub async fn remove_gate(&self, instance: &Instance) -> Result<(), KubeError> {
         self.kube
-            .delete::<Secret>(
+            .delete(
+                &kind::SECRET,
                 Some(&instance.spec.namespace),
                 &names::gate_secret(&instance.spec.name),
             )
@@ -122,30 +115,23 @@ impl Cluster<'_> {
         if !instance.spec.gated {
             return Ok(None);
         }
-        let secret = self
+        let mut secret: SecretData = self
             .kube
-            .get::<Secret>(
+            .get(
+                &kind::SECRET,
                 Some(&instance.spec.namespace),
                 &names::gate_secret(&instance.spec.name),
             )
             .await?;
-        let data = secret.data.unwrap_or_default();
-        Ok(data
-            .get("password")
-            .map(|p| String::from_utf8_lossy(&p.0).into_owned()))
+        Ok(secret.data.remove("password"))
     }
 
     /// Whether the workload is available by kubectl's rollout rules; `NotFound` when missing.
     pub async fn is_available(&self, instance: &Instance) -> Result<bool, KubeError> {
         let (ns, name) = (Some(instance.spec.namespace.as_str()), &instance.spec.name);
-        Ok(match instance.spec.template.workload {
-            WorkloadKind::Deployment => rollout_complete(Rollout::Deployment(
-                &self.kube.get::<Deployment>(ns, name).await?,
-            )),
-            WorkloadKind::StatefulSet => rollout_complete(Rollout::StatefulSet(
-                &self.kube.get::<StatefulSet>(ns, name).await?,
-            )),
-        })
+        let (rollout, kind) = workload_kind(instance);
+        let workload: Workload = self.kube.get(kind, ns, name).await?;
+        Ok(rollout_complete(rollout, &workload))
     }
 
     pub async fn scale(&self, instance: &Instance, replicas: i32) -> Result<(), KubeError> {
@@ -153,10 +139,8 @@ impl Cluster<'_> {
             instance.spec.namespace.as_str(),
             instance.spec.name.as_str(),
         );
-        match instance.spec.template.workload {
-            WorkloadKind::Deployment => self.kube.scale::<Deployment>(ns, name, replicas).await,
-            WorkloadKind::StatefulSet => self.kube.scale::<StatefulSet>(ns, name, replicas).await,
-        }
+        let (_, kind) = workload_kind(instance);
+        self.kube.scale(kind, ns, name, replicas).await
     }
 
     /// Removes the instance's objects; with `whole_namespace`, the user's namespace too (the
@@ -170,22 +154,23 @@ impl Cluster<'_> {
             Some(instance.spec.namespace.as_str()),
             instance.spec.name.as_str(),
         );
-        self.kube.delete::<Ingress>(ns, name).await?;
-        self.kube
-            .delete::<NetworkPolicy>(ns, &format!("{name}-tcp"))
-            .await?;
-        self.kube.delete::<Service>(ns, name).await?;
-        self.kube.delete::<Deployment>(ns, name).await?;
-        self.kube.delete::<StatefulSet>(ns, name).await?;
-        self.kube.delete::<PersistentVolumeClaim>(ns, name).await?;
-        self.kube.delete::<ConfigMap>(ns, name).await?;
-        self.kube.delete::<Secret>(ns, &names::secret(name)).await?;
-        self.kube
-            .delete::<Secret>(ns, &names::gate_secret(name))
-            .await?;
+        let objects: [(&Kind, String); 9] = [
+            (&kind::INGRESS, name.to_owned()),
+            (&kind::NETWORK_POLICY, format!("{name}-tcp")),
+            (&kind::SERVICE, name.to_owned()),
+            (&kind::DEPLOYMENT, name.to_owned()),
+            (&kind::STATEFUL_SET, name.to_owned()),
+            (&kind::PERSISTENT_VOLUME_CLAIM, name.to_owned()),
+            (&kind::CONFIG_MAP, name.to_owned()),
+            (&kind::SECRET, names::secret(name)),
+            (&kind::SECRET, names::gate_secret(name)),
+        ];
+        for (kind, name) in objects {
+            self.kube.delete(kind, ns, &name).await?;
+        }
         if whole_namespace {
             self.kube
-                .delete::<Namespace>(None, &instance.spec.namespace)
+                .delete(&kind::NAMESPACE, None, &instance.spec.namespace)
                 .await?;
         }
         Ok(())
@@ -196,27 +181,21 @@ impl Cluster<'_> {
         &self,
         instance: &Instance,
     ) -> Result<BTreeMap<String, String>, KubeError> {
-        let secret = self
+        let mut secret: SecretData = self
             .kube
-            .get::<Secret>(
+            .get(
+                &kind::SECRET,
                 Some(&instance.spec.namespace),
                 &names::secret(&instance.spec.name),
             )
             .await?;
-        let data = secret.data.unwrap_or_default();
         Ok(instance
             .spec
             .template
             .secrets
             .iter()
             .filter(|s| s.exposed)
-            .filter_map(|s| {
-                let bytes = data.get(&s.name)?;
-                Some((
-                    s.name.clone(),
-                    String::from_utf8_lossy(&bytes.0).into_owned(),
-                ))
-            })
+            .filter_map(|s| Some((s.name.clone(), secret.data.remove(&s.name)?)))
             .collect())
     }
 
@@ -227,9 +206,10 @@ impl Cluster<'_> {
         lines: u32,
         since_seconds: Option<u32>,
     ) -> Result<String, KubeError> {
-        let pods = self
+        let pods: Vec<Named> = self
             .kube
-            .list::<Pod>(
+            .list(
+                &kind::POD,
                 Some(&instance.spec.namespace),
                 Some(&names::instance_selector(instance.id)),
             )
@@ -246,6 +226,14 @@ impl Cluster<'_> {
                 since_seconds,
             )
             .await
+    }
+}
+
+/// How the instance's workload rolls out, and its kind.
+fn workload_kind(instance: &Instance) -> (Rollout, &'static Kind) {
+    match instance.spec.template.workload {
+        WorkloadKind::Deployment => (Rollout::Deployment, &kind::DEPLOYMENT),
+        WorkloadKind::StatefulSet => (Rollout::StatefulSet, &kind::STATEFUL_SET),
     }
 }
 

@@ -4,32 +4,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
-};
-use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
-    EnvVarSource, ExecAction, HTTPGetAction, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
-    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
-    ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
-};
-use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyIngressRule,
-    NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
-};
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::catalog::{DeploymentTemplate, HealthCheck, Protocol, WorkloadKind};
+use crate::kube::kind;
 use crate::kube::names::{self, ENV_DIGEST, RESTARTED_AT};
-use crate::kube::ClusterSettings;
+use crate::kube::{ClusterSettings, Manifest};
 
 /// A plan's share of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,19 +54,14 @@ pub struct InstanceSpec {
 /// The per-instance objects, in the order they are applied.
 #[derive(Debug, Clone)]
 pub struct InstanceManifests {
-    pub config_map: ConfigMap,
-    pub volume: PersistentVolumeClaim,
-    pub workload: Workload,
-    pub service: Service,
-    pub ingress: Option<Ingress>,
+    pub config_map: Manifest,
+    pub volume: Manifest,
+    /// A Deployment or a StatefulSet, as the template says.
+    pub workload: Manifest,
+    pub service: Manifest,
+    pub ingress: Option<Manifest>,
     /// Admits outside TCP clients to a TCP app; HTTP apps are reached through the Ingress only.
-    pub tcp_policy: Option<NetworkPolicy>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Workload {
-    Deployment(Box<Deployment>),
-    StatefulSet(Box<StatefulSet>),
+    pub tcp_policy: Option<Manifest>,
 }
 
 pub fn host(spec: &InstanceSpec, cluster: &ClusterSettings) -> String {
@@ -98,29 +75,15 @@ pub fn public_url(spec: &InstanceSpec, cluster: &ClusterSettings) -> String {
     }
 }
 
-fn meta(name: &str, namespace: &str, labels: &BTreeMap<String, String>) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: Some(namespace.to_owned()),
-        labels: Some(labels.clone()),
-        ..Default::default()
-    }
+fn meta(name: &str, namespace: &str, labels: &BTreeMap<String, String>) -> Value {
+    json!({ "name": name, "namespace": namespace, "labels": labels })
 }
 
-fn quantity(value: String) -> Quantity {
-    Quantity(value)
-}
-
-fn resources(cpu_millicores: i64, memory_mib: i64) -> ResourceRequirements {
-    let amounts = BTreeMap::from([
-        ("cpu".to_owned(), quantity(format!("{cpu_millicores}m"))),
-        ("memory".to_owned(), quantity(format!("{memory_mib}Mi"))),
-    ]);
-    ResourceRequirements {
-        requests: Some(amounts.clone()),
-        limits: Some(amounts),
-        ..Default::default()
-    }
+/// Requests and limits alike: a container gets exactly its share.
+fn resources(cpu_millicores: i64, memory_mib: i64) -> Value {
+    let amounts =
+        json!({ "cpu": format!("{cpu_millicores}m"), "memory": format!("{memory_mib}Mi") });
+    json!({ "requests": amounts, "limits": amounts })
 }
 
 /// The secret environment variable holding a generated credential.
@@ -161,35 +124,35 @@ fn secret_env(
     spec: &InstanceSpec,
     vars: &[crate::catalog::TemplateEnvVar],
     cluster: &ClusterSettings,
-) -> Vec<EnvVar> {
+) -> Vec<Value> {
     let secret_name = names::secret(&spec.name);
-    let mut env: Vec<EnvVar> = spec
+    let mut env: Vec<Value> = spec
         .template
         .secrets
         .iter()
-        .map(|s| EnvVar {
-            name: secret_env_name(&s.name),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: secret_name.clone(),
-                    key: s.name.clone(),
-                    optional: Some(false),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
+        .map(|s| {
+            json!({
+                "name": secret_env_name(&s.name),
+                "valueFrom": {
+                    "secretKeyRef": { "name": secret_name, "key": s.name, "optional": false },
+                },
+            })
         })
         .collect();
     env.extend(
         vars.iter()
             .filter(|v| v.value.contains("{{secret:"))
-            .map(|v| EnvVar {
-                name: v.name.clone(),
-                value: Some(fill(&v.value, spec, cluster)),
-                ..Default::default()
-            }),
+            .map(|v| plain_var(v, spec, cluster)),
     );
     env
+}
+
+fn plain_var(
+    var: &crate::catalog::TemplateEnvVar,
+    spec: &InstanceSpec,
+    cluster: &ClusterSettings,
+) -> Value {
+    json!({ "name": var.name, "value": fill(&var.value, spec, cluster) })
 }
 
 /// The main container's plain variables, with the user's own on top.
@@ -209,61 +172,40 @@ fn plain_env(spec: &InstanceSpec, cluster: &ClusterSettings) -> BTreeMap<String,
     env
 }
 
-fn probe(check: &HealthCheck, port: u16, initial_delay: i32) -> Probe {
-    let mut probe = Probe {
-        initial_delay_seconds: Some(initial_delay),
-        period_seconds: Some(10),
-        timeout_seconds: Some(5),
-        failure_threshold: Some(6),
-        ..Default::default()
+fn probe(check: &HealthCheck, port: u16, initial_delay: i32) -> Value {
+    let mut probe = json!({
+        "initialDelaySeconds": initial_delay,
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "failureThreshold": 6,
+    });
+    let (action, how) = match check {
+        HealthCheck::Http { path } => ("httpGet", json!({ "path": path, "port": port })),
+        HealthCheck::Exec { command } => ("exec", json!({ "command": command })),
+        HealthCheck::Tcp => ("tcpSocket", json!({ "port": port })),
     };
-    match check {
-        HealthCheck::Http { path } => {
-            probe.http_get = Some(HTTPGetAction {
-                path: Some(path.clone()),
-                port: IntOrString::Int(port.into()),
-                ..Default::default()
-            })
-        }
-        HealthCheck::Exec { command } => {
-            probe.exec = Some(ExecAction {
-                command: Some(command.clone()),
-            })
-        }
-        HealthCheck::Tcp => {
-            probe.tcp_socket = Some(TCPSocketAction {
-                port: IntOrString::Int(port.into()),
-                ..Default::default()
-            })
-        }
-    }
+    probe[action] = how;
     probe
 }
 
-fn container_security(run_as_user: Option<i64>) -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        run_as_user,
-        run_as_non_root: run_as_user.map(|uid| uid != 0),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+fn container_security(run_as_user: Option<i64>) -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "runAsUser": run_as_user,
+        "runAsNonRoot": run_as_user.map(|uid| uid != 0),
+        "capabilities": { "drop": ["ALL"] },
+    })
 }
 
-pub fn config_map(spec: &InstanceSpec, cluster: &ClusterSettings) -> ConfigMap {
+pub fn config_map(spec: &InstanceSpec, cluster: &ClusterSettings) -> Manifest {
     let labels = names::instance_labels(spec.user_id, spec.instance_id, &spec.app);
-    ConfigMap {
-        metadata: meta(&spec.name, &spec.namespace, &labels),
-        data: Some(plain_env(spec, cluster)),
-        ..Default::default()
-    }
+    Manifest::new(
+        &kind::CONFIG_MAP,
+        meta(&spec.name, &spec.namespace, &labels),
+        json!({ "data": plain_env(spec, cluster) }),
+    )
 }
 
-/// The credentials Secret. Rendered with freshly generated values, and applied only while it
-/// does not exist, so credentials are made once and live only in the cluster.
 /// What the browser shows at the gate.
 const GATE_REALM: &str = "Not claimed yet: sign in with the gate credentials Spincat shows you";
 
@@ -272,56 +214,54 @@ pub const GATE_USER: &str = "owner";
 
 /// The gate's basic-auth credentials, in the Secret ingress-nginx reads (`auth`, an htpasswd
 /// line with a SHA-512 crypt hash) beside the password the credentials endpoint shows.
-pub fn gate(spec: &InstanceSpec, password: &str, hash: &str) -> Secret {
-    let labels = names::instance_labels(spec.user_id, spec.instance_id, &spec.app);
-    Secret {
-        metadata: meta(&names::gate_secret(&spec.name), &spec.namespace, &labels),
-        string_data: Some(BTreeMap::from([
-            ("auth".to_owned(), format!("{GATE_USER}:{hash}")),
-            ("password".to_owned(), password.to_owned()),
-        ])),
-        type_: Some("Opaque".into()),
-        ..Default::default()
-    }
+pub fn gate(spec: &InstanceSpec, password: &str, hash: &str) -> Manifest {
+    let values = BTreeMap::from([
+        ("auth".to_owned(), format!("{GATE_USER}:{hash}")),
+        ("password".to_owned(), password.to_owned()),
+    ]);
+    secret(spec, &names::gate_secret(&spec.name), values)
 }
 
-pub fn credentials(spec: &InstanceSpec, values: BTreeMap<String, String>) -> Secret {
+/// The credentials Secret. Rendered with freshly generated values, and applied only while it
+/// does not exist, so credentials are made once and live only in the cluster.
+pub fn credentials(spec: &InstanceSpec, values: BTreeMap<String, String>) -> Manifest {
+    secret(spec, &names::secret(&spec.name), values)
+}
+
+fn secret(spec: &InstanceSpec, name: &str, values: BTreeMap<String, String>) -> Manifest {
     let labels = names::instance_labels(spec.user_id, spec.instance_id, &spec.app);
-    Secret {
-        metadata: meta(&names::secret(&spec.name), &spec.namespace, &labels),
-        string_data: Some(values),
-        type_: Some("Opaque".into()),
-        ..Default::default()
-    }
+    Manifest::new(
+        &kind::SECRET,
+        meta(name, &spec.namespace, &labels),
+        json!({ "stringData": values, "type": "Opaque" }),
+    )
+}
+
+fn volume_mount(mount_path: &str, sub_path: &str) -> Value {
+    json!([{ "name": "data", "mountPath": mount_path, "subPath": sub_path }])
 }
 
 pub fn instance(spec: &InstanceSpec, cluster: &ClusterSettings) -> InstanceManifests {
     let labels = names::instance_labels(spec.user_id, spec.instance_id, &spec.app);
-    let selector = LabelSelector {
-        match_labels: Some(BTreeMap::from([(
-            names::INSTANCE_LABEL.to_owned(),
-            spec.instance_id.to_string(),
-        )])),
-        ..Default::default()
-    };
+    let selector = json!({
+        "matchLabels": { names::INSTANCE_LABEL: spec.instance_id.to_string() },
+    });
     let template = &spec.template;
+    let metadata = || meta(&spec.name, &spec.namespace, &labels);
 
-    let volume = PersistentVolumeClaim {
-        metadata: meta(&spec.name, &spec.namespace, &labels),
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: cluster.storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    quantity(format!("{}Gi", spec.resources.storage_gib)),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
+    let volume = Manifest::new(
+        &kind::PERSISTENT_VOLUME_CLAIM,
+        metadata(),
+        json!({
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": cluster.storage_class,
+                "resources": {
+                    "requests": { "storage": format!("{}Gi", spec.resources.storage_gib) },
+                },
+            },
         }),
-        ..Default::default()
-    };
+    );
 
     // The pod gets the plan's resources; with companions, the app takes half and the
     // companions share the rest.
@@ -332,69 +272,36 @@ pub fn instance(spec: &InstanceSpec, cluster: &ClusterSettings) -> InstanceManif
     let companion_cpu = (spec.resources.cpu_millicores - app_cpu) / companions;
     let companion_memory = (spec.resources.memory_mib - app_memory) / companions;
 
-    let mut containers = vec![Container {
-        name: "app".into(),
-        image: Some(template.image.clone()),
-        ports: Some(vec![ContainerPort {
-            container_port: template.port.into(),
-            name: Some("app".into()),
-            ..Default::default()
-        }]),
-        env: Some(secret_env(spec, &template.env, cluster)),
-        env_from: Some(vec![EnvFromSource {
-            config_map_ref: Some(ConfigMapEnvSource {
-                name: spec.name.clone(),
-                optional: Some(false),
-            }),
-            ..Default::default()
-        }]),
-        resources: Some(resources(app_cpu, app_memory)),
-        readiness_probe: Some(probe(&template.health_check, template.port, 5)),
-        liveness_probe: Some(probe(&template.health_check, template.port, 60)),
-        security_context: Some(container_security(template.run_as_user)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".into(),
-            mount_path: template.data_mount_path.clone(),
-            sub_path: Some("app".into()),
-            ..Default::default()
-        }]),
-        ..Default::default()
-    }];
+    let mut containers = vec![json!({
+        "name": "app",
+        "image": template.image,
+        "ports": [{ "containerPort": template.port, "name": "app" }],
+        "env": secret_env(spec, &template.env, cluster),
+        "envFrom": [{ "configMapRef": { "name": spec.name, "optional": false } }],
+        "resources": resources(app_cpu, app_memory),
+        "readinessProbe": probe(&template.health_check, template.port, 5),
+        "livenessProbe": probe(&template.health_check, template.port, 60),
+        "securityContext": container_security(template.run_as_user),
+        "volumeMounts": volume_mount(&template.data_mount_path, "app"),
+    })];
     for companion in &template.companions {
-        containers.push(Container {
-            name: companion.name.clone(),
-            image: Some(companion.image.clone()),
-            ports: companion.port.map(|p| {
-                vec![ContainerPort {
-                    container_port: p.into(),
-                    ..Default::default()
-                }]
-            }),
-            env: Some({
-                let mut env = secret_env(spec, &companion.env, cluster);
-                env.extend(
-                    companion
-                        .env
-                        .iter()
-                        .filter(|v| !v.value.contains("{{secret:"))
-                        .map(|v| EnvVar {
-                            name: v.name.clone(),
-                            value: Some(fill(&v.value, spec, cluster)),
-                            ..Default::default()
-                        }),
-                );
-                env
-            }),
-            resources: Some(resources(companion_cpu, companion_memory)),
-            security_context: Some(container_security(companion.run_as_user)),
-            volume_mounts: Some(vec![VolumeMount {
-                name: "data".into(),
-                mount_path: companion.data_mount_path.clone(),
-                sub_path: Some(companion.name.clone()),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
+        let mut env = secret_env(spec, &companion.env, cluster);
+        env.extend(
+            companion
+                .env
+                .iter()
+                .filter(|v| !v.value.contains("{{secret:"))
+                .map(|v| plain_var(v, spec, cluster)),
+        );
+        containers.push(json!({
+            "name": companion.name,
+            "image": companion.image,
+            "ports": companion.port.map(|port| json!([{ "containerPort": port }])),
+            "env": env,
+            "resources": resources(companion_cpu, companion_memory),
+            "securityContext": container_security(companion.run_as_user),
+            "volumeMounts": volume_mount(&companion.data_mount_path, &companion.name),
+        }));
     }
 
     let mut annotations = BTreeMap::from([(ENV_DIGEST.to_owned(), env_digest(spec, cluster))]);
@@ -404,99 +311,78 @@ pub fn instance(spec: &InstanceSpec, cluster: &ClusterSettings) -> InstanceManif
             at.to_rfc3339_opts(SecondsFormat::Secs, true),
         );
     }
-    let pod = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels.clone()),
-            annotations: Some(annotations),
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers,
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            security_context: Some(PodSecurityContext {
-                fs_group: template.fs_group,
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            volumes: Some(vec![Volume {
-                name: "data".into(),
-                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                    claim_name: spec.name.clone(),
-                    read_only: Some(false),
-                }),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-    };
+    let pod = json!({
+        "metadata": { "labels": labels, "annotations": annotations },
+        "spec": {
+            "containers": containers,
+            "automountServiceAccountToken": false,
+            "enableServiceLinks": false,
+            "securityContext": {
+                "fsGroup": template.fs_group,
+                "seccompProfile": { "type": "RuntimeDefault" },
+            },
+            "volumes": [{
+                "name": "data",
+                "persistentVolumeClaim": { "claimName": spec.name, "readOnly": false },
+            }],
+        },
+    });
     let workload = match template.workload {
-        WorkloadKind::Deployment => Workload::Deployment(Box::new(Deployment {
-            metadata: meta(&spec.name, &spec.namespace, &labels),
-            spec: DeploymentSpec {
-                replicas: Some(spec.replicas),
-                selector: selector.clone(),
-                // The volume is ReadWriteOnce: the old pod must let go before the new one starts.
-                strategy: Some(DeploymentStrategy {
-                    type_: Some("Recreate".into()),
-                    ..Default::default()
-                }),
-                template: pod,
-                ..Default::default()
-            },
-            ..Default::default()
-        })),
-        WorkloadKind::StatefulSet => Workload::StatefulSet(Box::new(StatefulSet {
-            metadata: meta(&spec.name, &spec.namespace, &labels),
-            spec: StatefulSetSpec {
-                replicas: Some(spec.replicas),
-                selector: selector.clone(),
-                service_name: Some(spec.name.clone()),
-                template: pod,
-                ..Default::default()
-            },
-            ..Default::default()
-        })),
+        WorkloadKind::Deployment => Manifest::new(
+            &kind::DEPLOYMENT,
+            metadata(),
+            json!({
+                "spec": {
+                    "replicas": spec.replicas,
+                    "selector": selector,
+                    // The volume is ReadWriteOnce: the old pod must let go before the new one
+                    // starts.
+                    "strategy": { "type": "Recreate" },
+                    "template": pod,
+                },
+            }),
+        ),
+        WorkloadKind::StatefulSet => Manifest::new(
+            &kind::STATEFUL_SET,
+            metadata(),
+            json!({
+                "spec": {
+                    "replicas": spec.replicas,
+                    "selector": selector,
+                    "serviceName": spec.name,
+                    "template": pod,
+                },
+            }),
+        ),
     };
 
-    let service = Service {
-        metadata: meta(&spec.name, &spec.namespace, &labels),
-        spec: Some(ServiceSpec {
-            type_: Some(match template.protocol {
-                Protocol::Http => "ClusterIP".into(),
-                Protocol::Tcp => cluster.tcp_service_type.clone(),
-            }),
-            selector: selector.match_labels.clone(),
-            ports: Some(vec![ServicePort {
-                name: Some("app".into()),
-                port: template.port.into(),
-                target_port: Some(IntOrString::Int(template.port.into())),
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
+    let service = Manifest::new(
+        &kind::SERVICE,
+        metadata(),
+        json!({
+            "spec": {
+                "type": match template.protocol {
+                    Protocol::Http => "ClusterIP",
+                    Protocol::Tcp => &cluster.tcp_service_type,
+                },
+                "selector": selector["matchLabels"],
+                "ports": [{
+                    "name": "app",
+                    "port": template.port,
+                    "targetPort": template.port,
+                    "protocol": "TCP",
+                }],
+            },
         }),
-        ..Default::default()
-    };
+    );
 
     let ingress = (template.protocol == Protocol::Http).then(|| {
         let hosts: Vec<String> = std::iter::once(host(spec, cluster))
             .chain(spec.custom_domain.clone())
             .collect();
-        let backend = IngressBackend {
-            service: Some(IngressServiceBackend {
-                name: spec.name.clone(),
-                port: Some(ServiceBackendPort {
-                    number: Some(template.port.into()),
-                    ..Default::default()
-                }),
-            }),
-            ..Default::default()
-        };
-        let mut metadata = meta(&spec.name, &spec.namespace, &labels);
+        let backend = json!({
+            "service": { "name": spec.name, "port": { "number": template.port } },
+        });
         let mut annotations = BTreeMap::from([(
             "cert-manager.io/cluster-issuer".to_owned(),
             cluster.cluster_issuer.clone(),
@@ -511,57 +397,47 @@ pub fn instance(spec: &InstanceSpec, cluster: &ClusterSettings) -> InstanceManif
                 .map(|(key, value)| (format!("nginx.ingress.kubernetes.io/{key}"), value)),
             );
         }
-        metadata.annotations = Some(annotations);
-        Ingress {
+        let mut metadata = metadata();
+        metadata["annotations"] = json!(annotations);
+        let rules: Vec<Value> = hosts
+            .iter()
+            .map(|host| {
+                json!({
+                    "host": host,
+                    "http": {
+                        "paths": [{ "path": "/", "pathType": "Prefix", "backend": backend }],
+                    },
+                })
+            })
+            .collect();
+        Manifest::new(
+            &kind::INGRESS,
             metadata,
-            spec: Some(IngressSpec {
-                ingress_class_name: Some(cluster.ingress_class.clone()),
-                tls: Some(vec![IngressTLS {
-                    hosts: Some(hosts.clone()),
-                    secret_name: Some(names::tls_secret(&spec.name)),
-                }]),
-                rules: Some(
-                    hosts
-                        .into_iter()
-                        .map(|host| IngressRule {
-                            host: Some(host),
-                            http: Some(HTTPIngressRuleValue {
-                                paths: vec![HTTPIngressPath {
-                                    path: Some("/".into()),
-                                    path_type: "Prefix".into(),
-                                    backend: backend.clone(),
-                                }],
-                            }),
-                        })
-                        .collect(),
-                ),
-                ..Default::default()
+            json!({
+                "spec": {
+                    "ingressClassName": cluster.ingress_class,
+                    "tls": [{ "hosts": hosts, "secretName": names::tls_secret(&spec.name) }],
+                    "rules": rules,
+                },
             }),
-            ..Default::default()
-        }
+        )
     });
 
-    let tcp_policy = (template.protocol == Protocol::Tcp).then(|| NetworkPolicy {
-        metadata: meta(&format!("{}-tcp", spec.name), &spec.namespace, &labels),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(selector.clone()),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer {
-                    ip_block: Some(IPBlock {
-                        cidr: "0.0.0.0/0".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }]),
-                ports: Some(vec![NetworkPolicyPort {
-                    port: Some(IntOrString::Int(template.port.into())),
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                }]),
-            }]),
-            ..Default::default()
-        }),
+    let tcp_policy = (template.protocol == Protocol::Tcp).then(|| {
+        Manifest::new(
+            &kind::NETWORK_POLICY,
+            meta(&format!("{}-tcp", spec.name), &spec.namespace, &labels),
+            json!({
+                "spec": {
+                    "podSelector": selector,
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{
+                        "from": [{ "ipBlock": { "cidr": "0.0.0.0/0" } }],
+                        "ports": [{ "port": template.port, "protocol": "TCP" }],
+                    }],
+                },
+            }),
+        )
     });
 
     InstanceManifests {
@@ -584,11 +460,11 @@ fn env_digest(spec: &InstanceSpec, cluster: &ClusterSettings) -> String {
 /// a quota equal to the sum of the user's plans, default container limits, and a policy that
 /// admits only the ingress controller.
 pub struct NamespaceManifests {
-    pub namespace: Namespace,
-    pub secrets_access: RoleBinding,
-    pub quota: ResourceQuota,
-    pub limits: LimitRange,
-    pub policy: NetworkPolicy,
+    pub namespace: Manifest,
+    pub secrets_access: Manifest,
+    pub quota: Manifest,
+    pub limits: Manifest,
+    pub policy: Manifest,
 }
 
 pub fn user_namespace(
@@ -601,88 +477,78 @@ pub fn user_namespace(
     let total = plans
         .iter()
         .fold(PlanResources::default(), |a, b| a.plus(*b));
-    let cpu = quantity(format!("{}m", total.cpu_millicores));
-    let memory = quantity(format!("{}Mi", total.memory_mib));
-    let hard = BTreeMap::from([
-        ("requests.cpu".to_owned(), cpu.clone()),
-        ("limits.cpu".to_owned(), cpu),
-        ("requests.memory".to_owned(), memory.clone()),
-        ("limits.memory".to_owned(), memory),
-        (
-            "requests.storage".to_owned(),
-            quantity(format!("{}Gi", total.storage_gib)),
-        ),
-        (
-            "persistentvolumeclaims".to_owned(),
-            quantity(plans.len().to_string()),
-        ),
-    ]);
-    let defaults = BTreeMap::from([
-        ("cpu".to_owned(), quantity("100m".into())),
-        ("memory".to_owned(), quantity("128Mi".into())),
-    ]);
+    let cpu = format!("{}m", total.cpu_millicores);
+    let memory = format!("{}Mi", total.memory_mib);
+    let defaults = json!({ "cpu": "100m", "memory": "128Mi" });
     NamespaceManifests {
-        namespace: Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        secrets_access: RoleBinding {
-            metadata: meta(names::PROVISIONER, &name, &labels),
-            role_ref: RoleRef {
-                api_group: Some("rbac.authorization.k8s.io".into()),
-                kind: "ClusterRole".into(),
-                name: names::TENANT_SECRETS_ROLE.into(),
-            },
-            subjects: Some(vec![Subject {
-                kind: "ServiceAccount".into(),
-                name: names::PROVISIONER.into(),
-                namespace: Some(names::PLATFORM_NAMESPACE.into()),
-                ..Default::default()
-            }]),
-        },
-        quota: ResourceQuota {
-            metadata: meta("spincat-quota", &name, &labels),
-            spec: Some(ResourceQuotaSpec {
-                hard: Some(hard),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        limits: LimitRange {
-            metadata: meta("spincat-limits", &name, &labels),
-            spec: Some(LimitRangeSpec {
-                limits: vec![LimitRangeItem {
-                    type_: "Container".into(),
-                    default: Some(defaults.clone()),
-                    default_request: Some(defaults),
-                    ..Default::default()
+        namespace: Manifest::new(
+            &kind::NAMESPACE,
+            json!({ "name": name, "labels": labels }),
+            json!({}),
+        ),
+        secrets_access: Manifest::new(
+            &kind::ROLE_BINDING,
+            meta(names::PROVISIONER, &name, &labels),
+            json!({
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": names::TENANT_SECRETS_ROLE,
+                },
+                "subjects": [{
+                    "kind": "ServiceAccount",
+                    "name": names::PROVISIONER,
+                    "namespace": names::PLATFORM_NAMESPACE,
                 }],
             }),
-        },
-        policy: NetworkPolicy {
-            metadata: meta("spincat-ingress-only", &name, &labels),
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector::default()),
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![NetworkPolicyPeer {
-                        namespace_selector: Some(LabelSelector {
-                            match_labels: Some(BTreeMap::from([(
-                                "kubernetes.io/metadata.name".to_owned(),
-                                cluster.ingress_namespace.clone(),
-                            )])),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                }]),
-                ..Default::default()
+        ),
+        quota: Manifest::new(
+            &kind::RESOURCE_QUOTA,
+            meta("spincat-quota", &name, &labels),
+            json!({
+                "spec": {
+                    "hard": {
+                        "requests.cpu": cpu,
+                        "limits.cpu": cpu,
+                        "requests.memory": memory,
+                        "limits.memory": memory,
+                        "requests.storage": format!("{}Gi", total.storage_gib),
+                        "persistentvolumeclaims": plans.len().to_string(),
+                    },
+                },
             }),
-        },
+        ),
+        limits: Manifest::new(
+            &kind::LIMIT_RANGE,
+            meta("spincat-limits", &name, &labels),
+            json!({
+                "spec": {
+                    "limits": [{
+                        "type": "Container",
+                        "default": defaults,
+                        "defaultRequest": defaults,
+                    }],
+                },
+            }),
+        ),
+        policy: Manifest::new(
+            &kind::NETWORK_POLICY,
+            meta("spincat-ingress-only", &name, &labels),
+            json!({
+                "spec": {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{
+                        "from": [{
+                            "namespaceSelector": {
+                                "matchLabels": {
+                                    "kubernetes.io/metadata.name": cluster.ingress_namespace,
+                                },
+                            },
+                        }],
+                    }],
+                },
+            }),
+        ),
     }
 }
