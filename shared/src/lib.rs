@@ -30,10 +30,15 @@ pub mod wallet;
 
 /// Makes a function crate a component: its native `handle(request, ports)`, which the native
 /// host and the tests call, and under Spin the `#[http_component]` entry point around it. The
-/// crate itself only provides `async fn route(ctx: &Ctx) -> Result<Reply, ApiError>`.
+/// crate itself only provides `async fn route(ctx: &Ctx) -> Result<Reply, ApiError>`. A
+/// component that hashes passwords names where (`spincat::ports::InlinePasswords`); the others
+/// get `NoPasswords`, which keeps Argon2 out of their wasm.
 #[macro_export]
 macro_rules! component {
     ($route:path, $routes:expr) => {
+        $crate::component!($route, $routes, $crate::ports::NoPasswords);
+    };
+    ($route:path, $routes:expr, $passwords:expr) => {
         pub async fn handle(
             request: $crate::http::Request,
             ports: &$crate::ports::Ports,
@@ -47,7 +52,7 @@ macro_rules! component {
         #[cfg(target_arch = "wasm32")]
         #[spin_sdk::http_component]
         async fn spin_entry(request: spin_sdk::http::Request) -> spin_sdk::http::Response {
-            $crate::spin::serve(request, handle).await
+            $crate::spin::serve(request, handle, ::std::sync::Arc::new($passwords)).await
         }
     };
 }

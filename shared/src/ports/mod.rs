@@ -16,7 +16,7 @@ pub use config::{Config, ConfigError, Feature};
 pub use db::{Connection, Database, DbError};
 pub use on_demand::OnDemand;
 pub use outbound::{HttpClient, OutboundError, OutboundRequest, OutboundResponse};
-pub use passwords::{InlinePasswords, Passwords};
+pub use passwords::{InlinePasswords, NoPasswords, Passwords};
 
 /// Natively, handlers run on a multi-threaded runtime, so ports must be shareable across threads;
 /// a Spin component is single-threaded and its host handles are not `Send`.

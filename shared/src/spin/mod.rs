@@ -10,7 +10,7 @@ use std::sync::Arc;
 use spin_sdk::http as spin_http;
 
 use crate::http::{Request, Response};
-use crate::ports::{Clock, InlinePasswords, OnDemand, Ports};
+use crate::ports::{Clock, OnDemand, Passwords, Ports};
 
 struct SystemClock;
 
@@ -22,13 +22,13 @@ impl Clock for SystemClock {
 
 // `Ports` holds `Arc`s for the multi-threaded native host; a Spin component has one thread.
 #[allow(clippy::arc_with_non_send_sync)]
-pub fn ports() -> Ports {
+pub fn ports(passwords: Arc<dyn Passwords>) -> Ports {
     Ports {
         db: Arc::new(OnDemand::over(Arc::new(db::SpinDatabase))),
         http: Arc::new(outbound::SpinHttp),
         config: Arc::new(config::SpinVariables),
         clock: Arc::new(SystemClock),
-        passwords: Arc::new(InlinePasswords),
+        passwords,
     }
 }
 
@@ -36,6 +36,7 @@ pub fn ports() -> Ports {
 pub async fn serve(
     request: spin_http::Request,
     handle: impl AsyncFnOnce(Request, &Ports) -> Response,
+    passwords: Arc<dyn Passwords>,
 ) -> spin_http::Response {
     crate::logging::init();
     let method = request.method().to_string();
@@ -51,7 +52,7 @@ pub async fn serve(
         })
         .collect();
     incoming.body = request.into_body();
-    let response = handle(incoming, &ports()).await;
+    let response = handle(incoming, &ports(passwords)).await;
     let mut builder = spin_http::Response::builder();
     builder.status(response.status);
     for (name, value) in response.headers {
