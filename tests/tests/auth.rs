@@ -336,7 +336,7 @@ async fn logout_ends_the_session_and_can_be_repeated() {
 async fn access_tokens_expire_by_the_clock() {
     // Two seconds of life, and real time passing, so it runs the same under Spin: a token is
     // not stored, so no row can be moved instead. Three seconds later it is refused, so the
-    // check allows less than a second of leeway (jsonwebtoken's default is a minute).
+    // check allows less than a second of leeway.
     let app =
         TestApp::spawn_with(Options::default().variable("access_token_ttl_seconds", "2")).await;
     let user = app.register("kartika@example.com").await;

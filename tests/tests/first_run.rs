@@ -191,7 +191,7 @@ async fn a_newcomer_walks_the_offline_journey_and_dev_cleans_up_after_itself() {
         .unwrap();
     assert_eq!(refused.status(), 503);
     dev.wait_for(
-        r#""span":{"request_id":"first-run-topup""#,
+        r#""span":{"name":"request","request_id":"first-run-topup"}"#,
         Duration::from_secs(10),
     );
 
