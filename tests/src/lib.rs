@@ -166,8 +166,18 @@ impl TestApp {
         let midtrans = MidtransDouble::start().await;
         let kube = KubeDouble::start().await;
         let dns = DnsDouble::start().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        // Natively the host serves a listener of ours; a Spin binds the port it is given itself.
+        let (listener, claim) = if spin::enabled() {
+            (None, Some(spin::PortClaim::new()))
+        } else {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            (Some(listener), None)
+        };
+        let port = match (&listener, &claim) {
+            (Some(listener), _) => listener.local_addr().unwrap().port(),
+            (None, claim) => claim.as_ref().expect("a port for Spin").port,
+        };
+        let base_url = format!("http://127.0.0.1:{port}");
         let mut settings: Vec<(String, String)> = [
             ("database_url", database_url.clone()),
             ("jwt_secret", JWT_SECRET.into()),
@@ -194,9 +204,7 @@ impl TestApp {
         .chain(options.variables.iter().cloned())
         .collect();
         let clock = Arc::new(ManualClock::starting_at(Utc::now()));
-        let runtime = if spin::enabled() {
-            let port = listener.local_addr().unwrap().port();
-            drop(listener);
+        let runtime = if let Some(claim) = claim {
             let address = database_url
                 .split('@')
                 .nth(1)
@@ -206,7 +214,7 @@ impl TestApp {
             settings.push(("database_host".into(), address));
             Runtime::Spin(
                 spin::SpinApp::start(
-                    port,
+                    claim,
                     &options.manifest,
                     &settings,
                     options.runtime_config.as_deref(),
@@ -227,6 +235,7 @@ impl TestApp {
                 Arc::new(NativeHttp::new()),
             )
             .expect("the host starts");
+            let listener = listener.expect("a listener for the native host");
             Runtime::Native(tokio::spawn(async move {
                 server::serve(listener, Arc::new(host))
                     .await

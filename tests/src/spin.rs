@@ -151,6 +151,7 @@ fn runnable_manifest(extra_hosts: &[&str], cron: Cron) -> String {
 pub struct SpinApp {
     pub base_url: String,
     port: u16,
+    _claim: PortClaim,
     variables: Vec<(String, String)>,
     child: Child,
     dir: PathBuf,
@@ -174,7 +175,7 @@ impl SpinApp {
     /// Starts Spin on `port` with `manifest`, `variables` (as `SPIN_VARIABLE_*`) and, when
     /// given, a runtime config (`--runtime-config-file`), and waits until it serves.
     pub async fn start(
-        port: u16,
+        claim: PortClaim,
         manifest: &str,
         variables: &[(String, String)],
         runtime_config: Option<&str>,
@@ -186,15 +187,17 @@ impl SpinApp {
         if let Some(config) = runtime_config {
             std::fs::write(dir.join(RUNTIME_CONFIG), config).unwrap();
         }
+        let port = claim.port;
         let child = spawn(&dir, port, variables);
         let mut app = Self {
             base_url: format!("http://127.0.0.1:{port}"),
             port,
+            _claim: claim,
             variables: variables.to_vec(),
             child,
             dir,
         };
-        app.wait_until_serving().await;
+        app.wait_until_serving(0).await;
         app
     }
 
@@ -202,8 +205,9 @@ impl SpinApp {
     /// on the same port and database.
     pub async fn crash_and_restart(&mut self) {
         self.kill();
+        let log_from = self.log().len();
         self.child = spawn(&self.dir, self.port, &self.variables);
-        self.wait_until_serving().await;
+        self.wait_until_serving(log_from).await;
     }
 
     fn kill(&mut self) {
@@ -214,7 +218,9 @@ impl SpinApp {
         let _ = self.child.wait();
     }
 
-    async fn wait_until_serving(&mut self) {
+    /// Until this `spin up` says it serves on its port (in its log after `log_from`) and the app
+    /// answers there: an answer alone could come from whatever else holds the port.
+    async fn wait_until_serving(&mut self, log_from: usize) {
         let http = reqwest::Client::new();
         // The first start compiles every component; later ones load Wasmtime's cache.
         let deadline = Instant::now() + Duration::from_secs(180);
@@ -227,7 +233,12 @@ impl SpinApp {
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await;
-            if health.is_ok() {
+            let serving = format!("Serving http://127.0.0.1:{}", self.port);
+            let ours = self
+                .log()
+                .get(log_from..)
+                .is_some_and(|log| log.contains(&serving));
+            if ours && health.is_ok_and(|answer| answer.status() == 200) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -282,4 +293,38 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A loopback port for a `spin up`, which binds it itself, so the port is free between our
+/// choosing it and Spin taking it. Claimed under a lock file for as long as this lives: no other
+/// test process hands the same port to its Spin meanwhile (two Spins given one port would leave
+/// one test talking to the other test's app, its database and its doubles).
+pub struct PortClaim {
+    pub port: u16,
+    _lock: std::fs::File,
+}
+
+impl PortClaim {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join("spincat-spin-ports");
+        std::fs::create_dir_all(&dir).unwrap();
+        loop {
+            let port = free_port();
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(port.to_string()))
+                .unwrap();
+            if lock.try_lock().is_ok() {
+                return Self { port, _lock: lock };
+            }
+        }
+    }
+}
+
+impl Default for PortClaim {
+    fn default() -> Self {
+        Self::new()
+    }
 }

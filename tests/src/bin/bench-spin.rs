@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
     for binary in &spins {
         std::env::set_var("SPIN_BIN", binary);
         let version = String::from_utf8(Command::new(binary).arg("--version").output()?.stdout)?;
-        let app = SpinApp::start(spin::free_port(), &manifest, &variables, None).await;
+        let app = SpinApp::start(spin::PortClaim::new(), &manifest, &variables, None).await;
         let token = sign_in(
             &app.base_url,
             &format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
