@@ -173,8 +173,10 @@ pub enum LedgerError {
     Db(#[from] DbError),
 }
 
-/// Posts a transfer. Call it inside a transaction: on `InsufficientCredit` the caller must roll
-/// back, which also removes the transfer row this inserted.
+/// Posts a transfer in one statement: the transfer, the conditional debit (so two concurrent
+/// debits can never spend the same rupiah), the credit and both entries. Call it inside a
+/// transaction: on `InsufficientCredit` the caller must roll back, which also removes the
+/// transfer row this inserted (it moved no balance and has no entries).
 pub async fn post(
     tx: &dyn Connection,
     transfer: &Transfer,
@@ -186,21 +188,52 @@ pub async fn post(
     if transfer.from == transfer.to {
         return Err(LedgerError::Invalid("an account cannot pay itself"));
     }
-    // Accounts are found inside the insert: one statement instead of three.
     let (from_user, from_kind) = transfer.from.lookup();
     let (to_user, to_kind) = transfer.to.lookup();
-    let inserted = tx
+    // Only wallets keep a cached balance; a system account's side always succeeds.
+    let posted = tx
         .query(
-            "INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id,
-                 credit_account_id, amount, description, reference, actor_id, created_at)
-             VALUES ($1, $2,
-                 coalesce((SELECT id FROM ledger_accounts WHERE user_id = $3),
-                          (SELECT id FROM ledger_accounts WHERE kind = $4 AND user_id IS NULL)),
-                 coalesce((SELECT id FROM ledger_accounts WHERE user_id = $5),
-                          (SELECT id FROM ledger_accounts WHERE kind = $6 AND user_id IS NULL)),
-                 $7, $8, $9, $10, $11)
-             ON CONFLICT (idempotency_key) DO NOTHING
-             RETURNING id, debit_account_id, credit_account_id",
+            "WITH transfer AS (
+                 INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id,
+                     credit_account_id, amount, description, reference, actor_id, created_at)
+                 VALUES ($1, $2,
+                     coalesce((SELECT id FROM ledger_accounts WHERE user_id = $3),
+                              (SELECT id FROM ledger_accounts WHERE kind = $4 AND user_id IS NULL)),
+                     coalesce((SELECT id FROM ledger_accounts WHERE user_id = $5),
+                              (SELECT id FROM ledger_accounts WHERE kind = $6 AND user_id IS NULL)),
+                     $7, $8, $9, $10, $11)
+                 ON CONFLICT (idempotency_key) DO NOTHING
+                 RETURNING id, debit_account_id, credit_account_id
+             ),
+             debit AS (
+                 UPDATE ledger_accounts a SET balance = a.balance - $7
+                 FROM transfer t
+                 WHERE a.id = t.debit_account_id AND a.kind = 'WALLET'
+                   AND (a.balance - $7 >= 0 OR $12)
+                 RETURNING a.balance
+             ),
+             paid AS (
+                 SELECT t.*, (SELECT balance FROM debit) AS debit_after FROM transfer t
+                 WHERE $4 <> 'WALLET' OR EXISTS (SELECT 1 FROM debit)
+             ),
+             credit AS (
+                 UPDATE ledger_accounts a SET balance = a.balance + $7
+                 FROM paid p
+                 WHERE a.id = p.credit_account_id AND a.kind = 'WALLET'
+                 RETURNING a.balance
+             ),
+             entries AS (
+                 INSERT INTO ledger_entries (transfer_id, account_id, amount, balance_after,
+                     created_at)
+                 SELECT p.id, p.debit_account_id, -$7::bigint, p.debit_after, $11 FROM paid p
+                 UNION ALL
+                 SELECT p.id, p.credit_account_id, $7, (SELECT balance FROM credit), $11
+                 FROM paid p
+             )
+             SELECT (SELECT id FROM transfer) AS posted,
+                    EXISTS (SELECT 1 FROM paid) AS paid,
+                    (SELECT id FROM ledger_transfers WHERE idempotency_key = $1) AS existing,
+                    (SELECT balance FROM ledger_accounts WHERE user_id = $3) AS balance",
             params![
                 transfer.key.as_str(),
                 transfer.kind.as_str(),
@@ -212,7 +245,8 @@ pub async fn post(
                 transfer.description.as_str(),
                 transfer.reference.clone(),
                 transfer.actor,
-                now
+                now,
+                transfer.kind.may_overdraw()
             ],
         )
         .await
@@ -221,73 +255,34 @@ pub async fn post(
             Some("23502") => LedgerError::Invalid("no such account"),
             _ => e.into(),
         })?;
-    let Some(row) = inserted.first() else {
-        let existing = tx
-            .query(
-                "SELECT id FROM ledger_transfers WHERE idempotency_key = $1",
-                params![transfer.key.as_str()],
-            )
-            .await?;
-        let row = existing
-            .first()
-            .ok_or(LedgerError::Invalid("transfer vanished"))?;
+    let row = posted
+        .first()
+        .ok_or(LedgerError::Invalid("posting yielded no row"))?;
+    let Some(transfer_id) = row.get::<Option<Uuid>>("posted")? else {
+        // The key was taken. A transfer committed while this statement ran is not in its
+        // snapshot: look again.
+        let existing = match row.get::<Option<Uuid>>("existing")? {
+            Some(id) => id,
+            None => tx
+                .scalar(
+                    "SELECT id FROM ledger_transfers WHERE idempotency_key = $1",
+                    params![transfer.key.as_str()],
+                )
+                .await
+                .map_err(|_| LedgerError::Invalid("transfer vanished"))?,
+        };
         return Ok(Posted::Duplicate {
-            transfer_id: row.get("id")?,
+            transfer_id: existing,
         });
     };
-    let transfer_id: Uuid = row.get("id")?;
-    let from: Uuid = row.get("debit_account_id")?;
-    let to: Uuid = row.get("credit_account_id")?;
-    let amount = transfer.amount.amount();
-    let debit_after =
-        move_balance(tx, transfer.from, -amount, transfer.kind.may_overdraw()).await?;
-    let credit_after = move_balance(tx, transfer.to, amount, false).await?;
-    tx.execute(
-        "INSERT INTO ledger_entries (transfer_id, account_id, amount, balance_after, created_at)
-         VALUES ($1, $2, $3, $4, $7), ($1, $5, $6, $8, $7)",
-        params![
-            transfer_id,
-            from,
-            -amount,
-            debit_after,
-            to,
-            amount,
-            now,
-            credit_after
-        ],
-    )
-    .await?;
-    Ok(Posted::New { transfer_id })
-}
-
-/// Applies `delta` to a wallet's cached balance in one conditional statement (so two concurrent
-/// debits can never spend the same rupiah) and returns the new balance; system accounts keep no
-/// cached balance.
-async fn move_balance(
-    tx: &dyn Connection,
-    account: Account,
-    delta: i64,
-    may_overdraw: bool,
-) -> Result<Option<i64>, LedgerError> {
-    let Account::Wallet(user_id) = account else {
-        return Ok(None);
-    };
-    let moved = tx
-        .query(
-            "UPDATE ledger_accounts SET balance = balance + $2
-             WHERE user_id = $1 AND (balance + $2 >= 0 OR $3)
-             RETURNING balance",
-            params![user_id, delta, may_overdraw],
-        )
-        .await?;
-    if let Some(row) = moved.first() {
-        return Ok(Some(row.get("balance")?));
+    if !row.get::<bool>("paid")? {
+        let balance = Rupiah::new(row.get::<Option<i64>>("balance")?.unwrap_or_default());
+        return Err(LedgerError::InsufficientCredit {
+            balance,
+            shortfall: Rupiah::new(transfer.amount.amount() - balance.amount()),
+        });
     }
-    let balance = wallet_balance(tx, user_id).await?;
-    Err(LedgerError::InsufficientCredit {
-        balance,
-        shortfall: Rupiah::new(-delta - balance.amount()),
-    })
+    Ok(Posted::New { transfer_id })
 }
 
 /// A user's wallet balance.

@@ -277,15 +277,58 @@ const ROW_MARKER: &str = "spincat_row";
 /// abandoned; so every query leads with a marker column, and the one row whose marker is NULL
 /// stands for "no rows" (`strip_row_marker` takes both away). Both adapters send the same SQL,
 /// so a statement this cannot wrap fails natively too, not only under Spin.
+///
+/// A statement with its own `WITH` keeps it at the top level, the marker's query joining its
+/// list, because PostgreSQL refuses a data-modifying `WITH` nested inside another.
 pub fn with_row_marker(sql: &str) -> String {
     let sql = sql.trim().trim_end_matches(';');
+    let (with, sql) = match split_with(sql) {
+        Some((ctes, main)) => (format!("WITH {ctes},"), main),
+        None => ("WITH".to_owned(), sql),
+    };
     format!(
-        "WITH spincat_rows AS ({sql})
+        "{with} spincat_rows AS ({sql})
          SELECT marked.* FROM (VALUES (0)) AS spincat_one (n)
          LEFT JOIN (SELECT row_number() OVER () AS {ROW_MARKER}, spincat_rows.* FROM spincat_rows)
              AS marked ON true
          ORDER BY marked.{ROW_MARKER}"
     )
+}
+
+/// A statement that begins `WITH <ctes> <main>`, as its CTE list and its main statement: the
+/// main one is the first statement keyword outside parentheses and quotes.
+fn split_with(sql: &str) -> Option<(&str, &str)> {
+    let keyword = |at: usize, word: &str| {
+        sql.get(at..at + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+            && !sql[at + word.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !keyword(0, "WITH") {
+        return None;
+    }
+    let (mut depth, mut quote, mut previous) = (0usize, None, ' ');
+    for (at, c) in sql.char_indices().skip("WITH".len()) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth = depth.saturating_sub(1),
+            (None, _)
+                if depth == 0
+                    && !(previous.is_ascii_alphanumeric() || previous == '_')
+                    && ["SELECT", "INSERT", "UPDATE", "DELETE", "VALUES"]
+                        .iter()
+                        .any(|word| keyword(at, word)) =>
+            {
+                let ctes = sql["WITH".len()..at].trim();
+                return Some((ctes, &sql[at..]));
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    None
 }
 
 /// The rows of a query sent through `with_row_marker`, without the marker.
@@ -401,5 +444,34 @@ impl dyn Connection + '_ {
                 Err(error)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_with_its_own_ctes_keeps_them_at_the_top_level() {
+        let wrapped = with_row_marker(
+            "WITH moved AS (UPDATE t SET a = ')' WHERE b = (SELECT 1) RETURNING a),
+                  \"select\" AS (SELECT a FROM moved)
+             SELECT a FROM \"select\";",
+        );
+        let (ctes, rest) = wrapped.split_once(" spincat_rows AS (").unwrap();
+        assert_eq!(
+            ctes,
+            "WITH moved AS (UPDATE t SET a = ')' WHERE b = (SELECT 1) RETURNING a),
+                  \"select\" AS (SELECT a FROM moved),"
+        );
+        assert!(rest.starts_with("SELECT a FROM \"select\")"), "{rest}");
+        assert_eq!(wrapped.matches("WITH").count(), 1, "{wrapped}");
+    }
+
+    #[test]
+    fn a_plain_statement_is_wrapped_whole() {
+        let wrapped = with_row_marker("SELECT withheld FROM t");
+        assert!(wrapped.starts_with("WITH spincat_rows AS (SELECT withheld FROM t)"));
+        assert_eq!(split_with("WITHOUT x"), None);
     }
 }
