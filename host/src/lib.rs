@@ -6,6 +6,7 @@ pub mod clock;
 pub mod components;
 pub mod config;
 pub mod db;
+pub mod kv;
 pub mod local_pg;
 pub mod manifest;
 pub mod migrate;

@@ -56,6 +56,8 @@ pub struct Component {
     pub variables: BTreeMap<String, String>,
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

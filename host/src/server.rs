@@ -6,16 +6,19 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use axum::extract::ConnectInfo;
 use futures::FutureExt;
 use http_body_util::BodyExt;
 use spincat::http::{error_response, ApiError, Request, Response, MAX_BODY_BYTES};
-use spincat::ports::{BoxFuture, Clock, Database, DbError, HttpClient, OnDemand, Passwords, Ports};
+use spincat::ports::{
+    BoxFuture, Clock, Database, DbError, HttpClient, KeyValue, OnDemand, Passwords, Ports,
+};
 
 use crate::allowed_hosts::{AllowedHosts, Sandboxed};
 use crate::config::{ComponentConfig, Variables};
 use crate::db::NativeDatabase;
+use crate::kv::{self, MemoryStore};
 use crate::manifest::{Component, Manifest};
 use crate::passwords::BlockingPasswords;
 use crate::routes::RouteTable;
@@ -52,6 +55,7 @@ impl Host {
         variables.check_required()?;
         let mut ports = ComponentPorts {
             pools: BTreeMap::new(),
+            store: MemoryStore::default(),
             passwords: Arc::new(BlockingPasswords::per_core()),
             variables,
             clock: clock.clone(),
@@ -201,9 +205,10 @@ async fn read_capped(mut body: axum::body::Body, cap: usize) -> Vec<u8> {
 }
 
 /// What each component is given: its own variables and allowed hosts, one database pool per
-/// address shared by all, as Spin shares them.
+/// address and one key-value store shared by all, as Spin shares them.
 struct ComponentPorts<'a> {
     pools: BTreeMap<String, NativeDatabase>,
+    store: MemoryStore,
     passwords: Arc<dyn Passwords>,
     variables: &'a Variables,
     clock: Arc<dyn Clock>,
@@ -224,10 +229,18 @@ impl ComponentPorts<'_> {
             }
             None => Arc::new(Undeclared),
         };
+        let kv: Arc<dyn KeyValue> = match component.key_value_stores.as_slice() {
+            [] => Arc::new(kv::Undeclared),
+            [default] if default == "default" => Arc::new(self.store.clone()),
+            other => {
+                bail!("component {id}: only the default key-value store exists, not {other:?}")
+            }
+        };
         let allowed = AllowedHosts::parse(&component.allowed_outbound_hosts, self.variables)
             .with_context(|| format!("allowed_outbound_hosts of component {id}"))?;
         Ok(Ports {
             db,
+            kv,
             http: Arc::new(Sandboxed {
                 component: id.to_owned(),
                 allowed,

@@ -1,6 +1,6 @@
 //! The public catalog over HTTP, on the seeded demo data.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use spincat::catalog::DeploymentTemplate;
 use spincat_tests::TestApp;
 
@@ -234,18 +234,14 @@ async fn a_service_shows_its_active_plans_with_available_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inactive_private_and_deleted_services_are_hidden_everywhere() {
-    let app = TestApp::spawn().await;
     for hide in [
         "UPDATE services SET is_active = false WHERE slug = 'ghost'",
         "UPDATE services SET is_public = false WHERE slug = 'ghost'",
         "UPDATE services SET deleted_at = now() WHERE slug = 'ghost'",
     ] {
-        app.db
-            .batch_execute(&format!(
-                "UPDATE services SET is_active = true, is_public = true, deleted_at = NULL; {hide}"
-            ))
-            .await
-            .unwrap();
+        // A new app each time: one would keep its first answers (catalog_cache.rs).
+        let app = TestApp::spawn().await;
+        app.db.batch_execute(hide).await.unwrap();
         assert_eq!(
             app.get("/api/catalog/services/ghost").await.status,
             404,
@@ -330,14 +326,23 @@ async fn etags_let_clients_revalidate_and_change_with_the_data() {
         .await;
     assert_eq!(weak.status, 304);
 
-    // An operator's change (here, a quota taken) is a new representation.
-    app.db
-        .execute(
-            "UPDATE plans SET quota_used = quota_used + 1 WHERE name = 'Creator'",
-            &[],
-        )
+    // An operator's change (here, to a plan's quota) is a new representation.
+    let admin = app.admin("operator@example.com").await;
+    let creator: String = app
+        .db
+        .query_one("SELECT id::text FROM plans WHERE name = 'Creator'", &[])
         .await
-        .unwrap();
+        .unwrap()
+        .get(0);
+    let changed = app
+        .send(
+            app.http
+                .put(app.url(&format!("/api/admin/plans/{creator}/quota")))
+                .bearer_auth(&admin.access_token)
+                .json(&json!({"total": 29})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
     let changed = app
         .get_if_none_match("/api/catalog/services/ghost", &etag)
         .await;

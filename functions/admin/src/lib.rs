@@ -43,6 +43,16 @@ pub const ROUTES: spincat::http::Routes = &[
 ];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let reply = answer(ctx).await?;
+    if ctx.request.method != "GET" {
+        // A write here may change what the public catalog shows (a service, a plan, a quota):
+        // no kept catalog answer survives one.
+        spincat::catalog::cache::retire(ctx.ports.kv.as_ref()).await;
+    }
+    Ok(reply)
+}
+
+async fn answer(ctx: &Ctx) -> Result<Reply, ApiError> {
     let admin = auth::authenticate_admin(ctx).await?;
     let now = ctx.now;
     match (

@@ -1,6 +1,7 @@
 //! The `catalog` component: the public `/api/catalog/*` routes.
 
 use serde_json::json;
+use spincat::catalog::cache::CatalogCache;
 use spincat::catalog::{self, CategoryFilter, SearchQuery};
 use spincat::http::{ApiError, Ctx, Page, Paging, Reply};
 use spincat::money::Rupiah;
@@ -20,23 +21,50 @@ const ROUTES: spincat::http::Routes = &[
 ];
 
 async fn route(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let catalog = match (
-        ctx.request.method.as_str(),
-        ctx.request.segments().as_slice(),
-    ) {
+    let segments = ctx.request.segments();
+    let answer = match (ctx.request.method.as_str(), segments.as_slice()) {
         ("GET", ["api", "health"]) => return health(ctx).await,
-        ("GET", ["api", "catalog", "categories"]) => categories(ctx).await,
-        ("GET", ["api", "catalog", "categories", slug, "services"]) => {
-            services_in_category(ctx, slug).await
+        ("GET", ["api", "catalog", "categories"]) => Answer::Categories,
+        ("GET", ["api", "catalog", "categories", slug, "services"]) => Answer::InCategory(slug),
+        ("GET", ["api", "catalog", "services", slug]) => Answer::Service(slug),
+        ("GET", ["api", "catalog", "search"]) => Answer::Search,
+        _ => {
+            return Err(ApiError::route_not_found(
+                &ctx.request.method,
+                &ctx.request.path,
+            ))
         }
-        ("GET", ["api", "catalog", "services", slug]) => service(ctx, slug).await,
-        ("GET", ["api", "catalog", "search"]) => search(ctx).await,
-        _ => Err(ApiError::route_not_found(
-            &ctx.request.method,
-            &ctx.request.path,
-        )),
-    }?;
-    Ok(catalog.cacheable(MAX_AGE_SECONDS))
+    };
+    let request = format!("{}?{}", ctx.request.path, ctx.request.query);
+    let cache = CatalogCache::open(ctx.ports.kv.as_ref(), ctx.now).await;
+    let reply = match cache.find(&request).await {
+        Some(kept) => kept,
+        None => {
+            let reply = answer.query(ctx).await?;
+            cache.keep(&request, &reply).await;
+            reply
+        }
+    };
+    Ok(reply.cacheable(MAX_AGE_SECONDS))
+}
+
+/// What a catalog route answers, before it is looked up.
+enum Answer<'a> {
+    Categories,
+    InCategory(&'a str),
+    Service(&'a str),
+    Search,
+}
+
+impl Answer<'_> {
+    async fn query(self, ctx: &Ctx) -> Result<Reply, ApiError> {
+        match self {
+            Answer::Categories => categories(ctx).await,
+            Answer::InCategory(slug) => services_in_category(ctx, slug).await,
+            Answer::Service(slug) => service(ctx, slug).await,
+            Answer::Search => search(ctx).await,
+        }
+    }
 }
 
 /// Up when the database answers.

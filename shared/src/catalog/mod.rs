@@ -1,6 +1,7 @@
 //! The public catalog: categories, services (apps) and the plans they are sold in.
 
 mod browse;
+pub mod cache;
 mod error;
 mod plan;
 mod template;

@@ -1,10 +1,11 @@
-//! The five ports through which the domain reaches the outside world. Each has a Spin adapter
+//! The six ports through which the domain reaches the outside world. Each has a Spin adapter
 //! (`crate::spin`, wasm32 only) and a native adapter (the `spincat-host` crate), so the same
 //! handlers run under Spin, in the native host and in the tests.
 
 mod clock;
 mod config;
 pub mod db;
+pub mod kv;
 mod on_demand;
 pub mod outbound;
 mod passwords;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 pub use clock::Clock;
 pub use config::{Config, ConfigError, Feature};
 pub use db::{Connection, Database, DbError};
+pub use kv::{KeyValue, KvError};
 pub use on_demand::OnDemand;
 pub use outbound::{HttpClient, OutboundError, OutboundRequest, OutboundResponse};
 pub use passwords::{InlinePasswords, NoPasswords, Passwords};
@@ -39,6 +41,7 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 #[derive(Clone)]
 pub struct Ports {
     pub db: Arc<dyn Database>,
+    pub kv: Arc<dyn KeyValue>,
     pub http: Arc<dyn HttpClient>,
     pub config: Arc<dyn Config>,
     pub clock: Arc<dyn Clock>,

@@ -1,8 +1,9 @@
-//! The Spin adapters of the four ports, and the bridge from a Spin HTTP request to a Spincat
+//! The Spin adapters of the ports, and the bridge from a Spin HTTP request to a Spincat
 //! handler. Only compiled for wasm32; the native adapters live in the `spincat-host` crate.
 
 mod config;
 mod db;
+mod kv;
 mod outbound;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ impl Clock for SystemClock {
 pub fn ports(passwords: Arc<dyn Passwords>) -> Ports {
     Ports {
         db: Arc::new(OnDemand::over(Arc::new(db::SpinDatabase))),
+        kv: Arc::new(kv::SpinStore::default()),
         http: Arc::new(outbound::SpinHttp),
         config: Arc::new(config::SpinVariables),
         clock: Arc::new(SystemClock),
