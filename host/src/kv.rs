@@ -1,5 +1,6 @@
 //! Spin's default key-value store, natively: one in-memory table for the whole app (as `spin up`
-//! keeps one store per app), open only to the components that declare it, as Spin allows.
+//! keeps one store per app), open only to the components that declare it (the others get
+//! `spincat::ports::NoStore`), as Spin allows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,19 +30,5 @@ impl KeyValue for MemoryStore {
             .expect("no panics holding it")
             .insert(key.to_owned(), value.to_vec());
         Ok(())
-    }
-}
-
-/// The store as a component that does not list it in `key_value_stores` sees it.
-pub struct Undeclared;
-
-#[async_trait::async_trait]
-impl KeyValue for Undeclared {
-    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Err(KvError::AccessDenied)
-    }
-
-    async fn set(&self, _key: &str, _value: &[u8]) -> Result<(), KvError> {
-        Err(KvError::AccessDenied)
     }
 }

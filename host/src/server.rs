@@ -12,13 +12,13 @@ use futures::FutureExt;
 use http_body_util::BodyExt;
 use spincat::http::{error_response, ApiError, Request, Response, MAX_BODY_BYTES};
 use spincat::ports::{
-    BoxFuture, Clock, Database, DbError, HttpClient, KeyValue, OnDemand, Passwords, Ports,
+    BoxFuture, Clock, Database, DbError, HttpClient, KeyValue, NoStore, OnDemand, Passwords, Ports,
 };
 
 use crate::allowed_hosts::{AllowedHosts, Sandboxed};
 use crate::config::{ComponentConfig, Variables};
 use crate::db::NativeDatabase;
-use crate::kv::{self, MemoryStore};
+use crate::kv::MemoryStore;
 use crate::manifest::{Component, Manifest};
 use crate::passwords::BlockingPasswords;
 use crate::routes::RouteTable;
@@ -230,7 +230,7 @@ impl ComponentPorts<'_> {
             None => Arc::new(Undeclared),
         };
         let kv: Arc<dyn KeyValue> = match component.key_value_stores.as_slice() {
-            [] => Arc::new(kv::Undeclared),
+            [] => Arc::new(NoStore),
             [default] if default == "default" => Arc::new(self.store.clone()),
             other => {
                 bail!("component {id}: only the default key-value store exists, not {other:?}")

@@ -30,15 +30,13 @@ pub mod wallet;
 
 /// Makes a function crate a component: its native `handle(request, ports)`, which the native
 /// host and the tests call, and under Spin the `#[http_component]` entry point around it. The
-/// crate itself only provides `async fn route(ctx: &Ctx) -> Result<Reply, ApiError>`. A
-/// component that hashes passwords names where (`spincat::ports::InlinePasswords`); the others
-/// get `NoPasswords`, which keeps Argon2 out of their wasm.
+/// crate itself only provides `async fn route(ctx: &Ctx) -> Result<Reply, ApiError>`. Under Spin
+/// a component gets no password hashing and no key-value store unless it names them
+/// (`passwords = spincat::ports::InlinePasswords`, `kv = spincat::spin::SpinStore::default()`),
+/// which keeps Argon2 and the store's bindings out of the others' wasm.
 #[macro_export]
 macro_rules! component {
-    ($route:path, $routes:expr) => {
-        $crate::component!($route, $routes, $crate::ports::NoPasswords);
-    };
-    ($route:path, $routes:expr, $passwords:expr) => {
+    ($route:path, $routes:expr $(, $port:ident = $adapter:expr)* $(,)?) => {
         pub async fn handle(
             request: $crate::http::Request,
             ports: &$crate::ports::Ports,
@@ -52,7 +50,10 @@ macro_rules! component {
         #[cfg(target_arch = "wasm32")]
         #[spin_sdk::http_component]
         async fn spin_entry(request: spin_sdk::http::Request) -> spin_sdk::http::Response {
-            $crate::spin::serve(request, handle, ::std::sync::Arc::new($passwords)).await
+            #[allow(unused_mut)]
+            let mut ports = $crate::spin::ports();
+            $(ports.$port = ::std::sync::Arc::new($adapter);)*
+            $crate::spin::serve(request, handle, ports).await
         }
     };
 }

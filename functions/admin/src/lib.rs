@@ -12,7 +12,7 @@ use spincat::ledger;
 use spincat::subscriptions::{self, SubscriptionError, SubscriptionFilter};
 use uuid::Uuid;
 
-spincat::component!(route, ROUTES);
+spincat::component!(route, ROUTES, kv = spincat::spin::SpinStore::default());
 
 /// Every admin route, for the role checks that must cover them all (and 405s).
 pub const ROUTES: spincat::http::Routes = &[

@@ -7,7 +7,7 @@ use spincat::auth::{
 };
 use spincat::http::{ApiError, Ctx, Reply};
 
-spincat::component!(route, ROUTES, spincat::ports::InlinePasswords);
+spincat::component!(route, ROUTES, passwords = spincat::ports::InlinePasswords);
 
 /// What `route` matches.
 const ROUTES: spincat::http::Routes = &[

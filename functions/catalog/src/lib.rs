@@ -9,7 +9,7 @@ use spincat::money::Rupiah;
 /// How long clients and CDNs may reuse a catalog answer before revalidating its ETag.
 const MAX_AGE_SECONDS: u32 = 60;
 
-spincat::component!(route, ROUTES);
+spincat::component!(route, ROUTES, kv = spincat::spin::SpinStore::default());
 
 /// What `route` matches.
 const ROUTES: spincat::http::Routes = &[

@@ -17,7 +17,7 @@ mod cron {
     impl Guest for Scheduled {
         fn handle_cron_event(_metadata: Metadata) -> Result<(), Error> {
             spincat::logging::init();
-            let ports = spincat::spin::ports(std::sync::Arc::new(spincat::ports::NoPasswords));
+            let ports = spincat::spin::ports();
             spin_sdk::http::run(async move { spincat::jobs::tick(&ports).await })
                 .map_err(|e| Error::Other(e.to_string()))
         }

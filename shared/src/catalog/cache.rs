@@ -12,7 +12,6 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::http::Reply;
@@ -34,6 +33,8 @@ pub struct CatalogCache<'a> {
     now: DateTime<Utc>,
 }
 
+/// What a slot holds: this header as one JSON line, then the answer's data as it was
+/// serialized, so serving it parses no more than the header.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Kept<'a> {
@@ -43,8 +44,6 @@ struct Kept<'a> {
     generation: Cow<'a, str>,
     stored_at_ms: i64,
     message: String,
-    #[serde(borrow)]
-    data: &'a RawValue,
 }
 
 impl<'a> CatalogCache<'a> {
@@ -70,12 +69,13 @@ impl<'a> CatalogCache<'a> {
     pub async fn find(&self, request: &str) -> Option<Reply> {
         let generation = self.generation.as_deref()?;
         let bytes = self.kv.get(&slot(request)).await.ok()??;
-        let kept: Kept = serde_json::from_slice(&bytes).ok()?;
+        let (header, data) = std::str::from_utf8(&bytes).ok()?.split_once('\n')?;
+        let kept: Kept = serde_json::from_str(header).ok()?;
         let age = self.now.timestamp_millis() - kept.stored_at_ms;
         let current = kept.request == request
             && kept.generation == generation
             && (0..FRESH_FOR.num_milliseconds()).contains(&age);
-        current.then(|| Reply::kept(kept.message, kept.data.to_owned()))
+        current.then(|| Reply::kept(kept.message, data.to_owned()))
     }
 
     /// Keeps a 200 answer to `request`; anything else is answered afresh every time.
@@ -89,9 +89,10 @@ impl<'a> CatalogCache<'a> {
             generation: generation.into(),
             stored_at_ms: self.now.timestamp_millis(),
             message: message.to_owned(),
-            data,
         };
-        let bytes = serde_json::to_vec(&kept).expect("a kept answer serializes");
+        let mut bytes = serde_json::to_vec(&kept).expect("a kept header serializes");
+        bytes.push(b'\n');
+        bytes.extend_from_slice(data.as_bytes());
         if let Err(error) = self.kv.set(&slot(request), &bytes).await {
             tracing::warn!(%error, "could not keep a catalog answer");
         }

@@ -4,8 +4,6 @@
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -102,11 +100,8 @@ pub struct Reply {
 
 #[derive(Debug)]
 enum Body {
-    /// The standard envelope around `data`, serialized once.
-    Envelope {
-        message: String,
-        data: Box<RawValue>,
-    },
+    /// The standard envelope around `data`, JSON serialized once.
+    Envelope { message: String, data: String },
     /// A document that is not part of the API's data (its description, the docs page), as is.
     Document(Document),
 }
@@ -122,12 +117,11 @@ pub struct Document {
 
 impl Reply {
     pub fn ok(message: impl Into<String>, data: Value) -> Self {
-        let data = serde_json::value::to_raw_value(&data).expect("a JSON value serializes");
-        Self::kept(message.into(), data)
+        Self::kept(message.into(), data.to_string())
     }
 
-    /// A 200 whose data is JSON already serialized (an answer kept in a cache).
-    pub fn kept(message: String, data: Box<RawValue>) -> Self {
+    /// A 200 whose data is already serialized JSON: an answer a cache kept from `kept_parts`.
+    pub fn kept(message: String, data: String) -> Self {
         Self {
             status: 200,
             body: Body::Envelope { message, data },
@@ -136,7 +130,7 @@ impl Reply {
     }
 
     /// The message and data of a 200 in the envelope: what a cache may keep.
-    pub fn kept_parts(&self) -> Option<(&str, &RawValue)> {
+    pub fn kept_parts(&self) -> Option<(&str, &str)> {
         match &self.body {
             Body::Envelope { message, data } if self.status == 200 => Some((message, data)),
             _ => None,
@@ -252,15 +246,14 @@ fn render(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
     let (body, tag) = match reply.body {
         Body::Envelope { message, data } => {
             headers.push(("content-type".to_owned(), "application/json".to_owned()));
-            let body = Envelope {
-                data: &data,
-                message: &message,
-                status_code: reply.status,
-                success: true,
-                timestamp: ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            };
-            let body = serde_json::to_vec(&body).expect("an envelope serializes");
-            (body, tag(data.get().as_bytes()))
+            // Written out rather than built as a `Value`: the data is serialized already.
+            let body = format!(
+                r#"{{"data":{data},"message":{message},"statusCode":{status},"success":true,"timestamp":"{timestamp}"}}"#,
+                message = Value::from(message),
+                status = reply.status,
+                timestamp = ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            );
+            (body.into_bytes(), tag(data.as_bytes()))
         }
         Body::Document(document) => {
             headers.push(("content-type".to_owned(), document.content_type.to_owned()));
@@ -290,17 +283,6 @@ fn render(ctx: &Ctx, result: Result<Reply, ApiError>) -> Response {
         headers,
         body,
     }
-}
-
-/// The standard envelope of a success, its fields in the order `json!` gives an error's.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
-    data: &'a RawValue,
-    message: &'a str,
-    status_code: u16,
-    success: bool,
-    timestamp: String,
 }
 
 /// A 405 when the component serves the request's path, only under other methods.

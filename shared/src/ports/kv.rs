@@ -19,3 +19,19 @@ pub trait KeyValue: MaybeSend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError>;
 }
+
+/// The store as a component that does not declare it sees it: every call refused, as Spin
+/// refuses it.
+pub struct NoStore;
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl KeyValue for NoStore {
+    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Err(KvError::AccessDenied)
+    }
+
+    async fn set(&self, _key: &str, _value: &[u8]) -> Result<(), KvError> {
+        Err(KvError::AccessDenied)
+    }
+}

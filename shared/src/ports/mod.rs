@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub use clock::Clock;
 pub use config::{Config, ConfigError, Feature};
 pub use db::{Connection, Database, DbError};
-pub use kv::{KeyValue, KvError};
+pub use kv::{KeyValue, KvError, NoStore};
 pub use on_demand::OnDemand;
 pub use outbound::{HttpClient, OutboundError, OutboundRequest, OutboundResponse};
 pub use passwords::{InlinePasswords, NoPasswords, Passwords};

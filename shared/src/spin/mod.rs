@@ -4,6 +4,8 @@
 mod config;
 mod db;
 mod kv;
+
+pub use kv::SpinStore;
 mod outbound;
 
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use spin_sdk::http as spin_http;
 
 use crate::http::{Request, Response};
-use crate::ports::{Clock, OnDemand, Passwords, Ports};
+use crate::ports::{Clock, NoPasswords, NoStore, OnDemand, Ports};
 
 struct SystemClock;
 
@@ -21,16 +23,18 @@ impl Clock for SystemClock {
     }
 }
 
+/// The Spin adapters, without password hashing or the key-value store: a component that uses
+/// them sets them (see `spincat::component!`).
 // `Ports` holds `Arc`s for the multi-threaded native host; a Spin component has one thread.
 #[allow(clippy::arc_with_non_send_sync)]
-pub fn ports(passwords: Arc<dyn Passwords>) -> Ports {
+pub fn ports() -> Ports {
     Ports {
         db: Arc::new(OnDemand::over(Arc::new(db::SpinDatabase))),
-        kv: Arc::new(kv::SpinStore::default()),
+        kv: Arc::new(NoStore),
         http: Arc::new(outbound::SpinHttp),
         config: Arc::new(config::SpinVariables),
         clock: Arc::new(SystemClock),
-        passwords,
+        passwords: Arc::new(NoPasswords),
     }
 }
 
@@ -38,7 +42,7 @@ pub fn ports(passwords: Arc<dyn Passwords>) -> Ports {
 pub async fn serve(
     request: spin_http::Request,
     handle: impl AsyncFnOnce(Request, &Ports) -> Response,
-    passwords: Arc<dyn Passwords>,
+    ports: Ports,
 ) -> spin_http::Response {
     crate::logging::init();
     let method = request.method().to_string();
@@ -54,7 +58,7 @@ pub async fn serve(
         })
         .collect();
     incoming.body = request.into_body();
-    let response = handle(incoming, &ports(passwords)).await;
+    let response = handle(incoming, &ports).await;
     let mut builder = spin_http::Response::builder();
     builder.status(response.status);
     for (name, value) in response.headers {
