@@ -469,6 +469,23 @@ impl TestApp {
         self.pass(when - self.now()).await;
     }
 
+    /// A JSON request of any method, signed in with `token`.
+    pub async fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> TestResponse {
+        self.send(
+            self.http
+                .request(method.parse().expect("an HTTP method"), self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
     pub async fn post_as(&self, path: &str, token: &str, body: Value) -> TestResponse {
         self.send(
             self.http

@@ -11,16 +11,8 @@ async fn write(
     path: &str,
     body: Value,
 ) -> TestResponse {
-    app.send(
-        app.http
-            .request(
-                method.parse().unwrap(),
-                app.url(&format!("/api/admin/catalog/{path}")),
-            )
-            .bearer_auth(&admin.access_token)
-            .json(&body),
-    )
-    .await
+    let path = format!("/api/admin/catalog/{path}");
+    app.send_as(method, &path, &admin.access_token, body).await
 }
 
 fn template() -> Value {

@@ -334,13 +334,9 @@ async fn etags_let_clients_revalidate_and_change_with_the_data() {
         .await
         .unwrap()
         .get(0);
+    let quota = format!("/api/admin/plans/{creator}/quota");
     let changed = app
-        .send(
-            app.http
-                .put(app.url(&format!("/api/admin/plans/{creator}/quota")))
-                .bearer_auth(&admin.access_token)
-                .json(&json!({"total": 29})),
-        )
+        .send_as("PUT", &quota, &admin.access_token, json!({"total": 29}))
         .await;
     assert_eq!(changed.status, 200, "{:?}", changed.body);
     let changed = app

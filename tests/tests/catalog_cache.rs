@@ -10,17 +10,8 @@ const CMS: &str = "/api/catalog/categories/cms/services";
 const SEARCH: &str = "/api/catalog/search?q=ghost";
 
 async fn edit(app: &TestApp, admin: &TestUser, method: &str, path: &str, body: Value) {
-    let response = app
-        .send(
-            app.http
-                .request(
-                    method.parse().unwrap(),
-                    app.url(&format!("/api/admin/{path}")),
-                )
-                .bearer_auth(&admin.access_token)
-                .json(&body),
-        )
-        .await;
+    let path = format!("/api/admin/{path}");
+    let response = app.send_as(method, &path, &admin.access_token, body).await;
     assert_eq!(response.status, 200, "{method} {path}: {:?}", response.body);
 }
 
