@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod contract;
+pub mod counting;
 pub mod crd;
 pub mod dns;
 pub mod ingress;

@@ -7,10 +7,10 @@ use crate::audit::{record, Change};
 use crate::auth::users::{self, User};
 use crate::auth::Role;
 use crate::http::Paging;
-use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, Account, LedgerError, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::Connection;
+use crate::ports::db::{Connection, DbError, Param, Row, RowSet};
 use crate::{subscriptions, wallet};
 
 fn not_yourself(what: &'static str) -> AdminError {
@@ -133,7 +133,8 @@ pub struct Adjustment {
 }
 
 /// Credits or debits a wallet through the ledger as an ADMIN_ADJUSTMENT recorded with the
-/// administrator's id. A debit cannot take the wallet below zero.
+/// administrator's id, and writes the audit entry, in one statement inside a transaction (three
+/// round trips). A debit cannot take the wallet below zero.
 pub async fn adjust_wallet(
     conn: &dyn Connection,
     actor: Uuid,
@@ -148,78 +149,122 @@ pub async fn adjust_wallet(
             .clone()
             .unwrap_or_else(|| Uuid::new_v4().to_string())
     );
+    let amount = Rupiah::new(adjustment.amount.abs());
+    let (from, to) = if adjustment.amount > 0 {
+        (
+            Account::System(SystemAccount::Adjustments),
+            Account::Wallet(user_id),
+        )
+    } else {
+        (
+            Account::Wallet(user_id),
+            Account::System(SystemAccount::Adjustments),
+        )
+    };
+    let transfer = Transfer {
+        key,
+        kind: TransferKind::AdminAdjustment,
+        from,
+        to,
+        amount,
+        description: adjustment.reason.clone(),
+        reference: Some(user_id.to_string()),
+        actor: Some(actor),
+    };
+    let (posting, mut params) = ledger::posting(&transfer, now)?;
+    params.extend_from_slice(params![user_id, adjustment.amount, actor]);
+    let statement = format!("{posting}, {ADJUSTED}");
     crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
-            users::find(tx, user_id).await?.ok_or(AdminError::UserNotFound)?;
-            let before = ledger::wallet_balance(tx, user_id).await?;
-            let amount = Rupiah::new(adjustment.amount.abs());
-            let (from, to) = if adjustment.amount > 0 {
-                (Account::System(SystemAccount::Adjustments), Account::Wallet(user_id))
-            } else {
-                (Account::Wallet(user_id), Account::System(SystemAccount::Adjustments))
-            };
-            let transfer = Transfer {
-                key: key.clone(),
-                kind: TransferKind::AdminAdjustment,
-                from,
-                to,
-                amount,
-                description: adjustment.reason.clone(),
-                reference: Some(user_id.to_string()),
-                actor: Some(actor),
-            };
-            let posted = ledger::post(tx, &transfer, now).await?;
-            if let Posted::Duplicate { transfer_id } = posted {
-                if !same_adjustment(tx, transfer_id, user_id, &adjustment).await? {
-                    return Err(AdminError::IdempotencyKeyReused);
-                }
+        let mut outcome = adjusted(tx, &statement, &params).await?;
+        let unseen = |row: Row<'_>| -> Result<bool, DbError> {
+            Ok(row.get::<Option<Uuid>>("posted")?.is_none()
+                && row.get::<Option<Uuid>>("earlier")?.is_none())
+        };
+        if unseen(first(&outcome)?)? {
+            // The key was taken by an adjustment that committed while the statement ran, not in
+            // its snapshot: run again, the statement sees it and moves nothing.
+            outcome = adjusted(tx, &statement, &params).await?;
+        }
+        let row = first(&outcome)?;
+        let balance: i64 = row.get("balance")?;
+        let replayed = row.get::<Option<Uuid>>("posted")?.is_none();
+        let transfer_id: Uuid = if replayed {
+            let same = row.get::<Option<i64>>("earlier_amount")? == Some(adjustment.amount)
+                && row.get::<Option<String>>("earlier_reason")? == Some(adjustment.reason.clone());
+            if !same {
+                return Err(AdminError::IdempotencyKeyReused);
             }
-            let after = ledger::wallet_balance(tx, user_id).await?;
-            let replayed = matches!(posted, Posted::Duplicate { .. });
-            if !replayed {
-                record(tx, Change {
-                    actor,
-                    action: "wallet.adjust",
-                    target_type: "user",
-                    target_id: user_id.to_string(),
-                    before: Some(json!({ "balance": before })),
-                    after: Some(json!({ "balance": after, "amount": adjustment.amount, "reason": adjustment.reason })),
-                }, now)
-                .await?;
-            }
-            Ok(json!({
-                "transferId": posted.transfer_id(),
-                "userId": user_id,
-                "amount": adjustment.amount,
-                "balance": after,
-                "replayed": replayed,
-            }))
-        })
+            row.get("earlier")?
+        } else if row.get::<bool>("paid")? {
+            row.get("posted")?
+        } else {
+            return Err(LedgerError::insufficient(Rupiah::new(balance), amount).into());
+        };
+        Ok(json!({
+            "transferId": transfer_id,
+            "userId": user_id,
+            "amount": adjustment.amount,
+            "balance": balance,
+            "replayed": replayed,
+        }))
+    })
     .await
 }
 
-/// Whether an already posted adjustment is this one (same wallet, signed amount and reason), so
-/// that a retry may replay it; a key reused for anything else is refused, as for top-ups.
-async fn same_adjustment(
+async fn adjusted(
     tx: &dyn Connection,
-    transfer_id: Uuid,
-    user_id: Uuid,
-    adjustment: &Adjustment,
-) -> Result<bool, AdminError> {
-    let rows = tx
-        .query(
-            "SELECT CASE WHEN d.user_id = $2 THEN -t.amount ELSE t.amount END AS signed_amount,
-                    t.description, (d.user_id = $2 OR c.user_id = $2) AS same_wallet
-             FROM ledger_transfers t
-             JOIN ledger_accounts d ON d.id = t.debit_account_id
-             JOIN ledger_accounts c ON c.id = t.credit_account_id
-             WHERE t.id = $1",
-            params![transfer_id, user_id],
-        )
-        .await?;
-    let Some(row) = rows.first() else {
-        return Ok(false);
-    };
-    Ok(row.get::<Option<bool>>("same_wallet")? == Some(true)
-        && row.get::<i64>("signed_amount")? == adjustment.amount
-        && row.get::<String>("description")? == adjustment.reason)
+    statement: &str,
+    params: &[Param],
+) -> Result<RowSet, AdminError> {
+    tx.query(statement, params)
+        .await
+        .map_err(|e| match ledger::refused(e) {
+            LedgerError::Invalid("no such account") => AdminError::UserNotFound,
+            other => other.into(),
+        })
 }
+
+fn first(outcome: &RowSet) -> Result<Row<'_>, DbError> {
+    outcome
+        .first()
+        .ok_or_else(|| DbError::Other("adjusting yielded no row".into()))
+}
+
+/// After `ledger::posting`: the audit entry of an adjustment that moved money (`$12` the user,
+/// `$13` the signed amount, `$14` the administrator), and the outcome. A key already taken
+/// names an earlier adjustment: the outcome says what it moved on this wallet (its signed
+/// amount and reason), so that a retry may replay it and a key reused for anything else is
+/// refused, as for top-ups.
+const ADJUSTED: &str = "
+    wallet AS (
+        SELECT balance FROM ledger_accounts WHERE user_id = $12
+    ),
+    after AS (
+        SELECT coalesce((SELECT balance FROM ledger_credit), (SELECT balance FROM ledger_debit),
+            (SELECT balance FROM wallet)) AS balance
+    ),
+    audit AS (
+        INSERT INTO audit_log (actor_id, action, target_type, target_id, before, after,
+            created_at)
+        SELECT $14, 'wallet.adjust', 'user', $12::text,
+            jsonb_build_object('balance', w.balance),
+            jsonb_build_object('balance', a.balance, 'amount', $13::bigint, 'reason', $8::text),
+            $11
+        FROM ledger_paid, wallet w, after a
+    ),
+    earlier AS (
+        SELECT t.id,
+            CASE WHEN d.user_id = $12 THEN -t.amount WHEN c.user_id = $12 THEN t.amount END
+                AS amount,
+            t.description
+        FROM ledger_transfers t
+        JOIN ledger_accounts d ON d.id = t.debit_account_id
+        JOIN ledger_accounts c ON c.id = t.credit_account_id
+        WHERE t.idempotency_key = $1
+    )
+    SELECT (SELECT id FROM ledger_transfer) AS posted,
+           EXISTS (SELECT 1 FROM ledger_paid) AS paid,
+           (SELECT balance FROM after) AS balance,
+           (SELECT id FROM earlier) AS earlier,
+           (SELECT amount FROM earlier) AS earlier_amount,
+           (SELECT description FROM earlier) AS earlier_reason";

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::{Connection, DbError};
+use crate::ports::db::{Connection, DbError, Param};
 
 pub use check::{check, LedgerReport};
 
@@ -25,7 +25,7 @@ pub enum SystemAccount {
 }
 
 impl SystemAccount {
-    fn kind(self) -> &'static str {
+    pub fn kind(self) -> &'static str {
         match self {
             SystemAccount::GatewayClearing => "GATEWAY_CLEARING",
             SystemAccount::Revenue => "REVENUE",
@@ -64,13 +64,6 @@ pub enum TransferKind {
 }
 
 impl TransferKind {
-    /// Whether this kind may take the paying wallet below zero. Only the gateway can impose a
-    /// debit we cannot refuse (a refund or chargeback of a top-up already spent); every other
-    /// transfer is paid from what the wallet holds.
-    fn may_overdraw(self) -> bool {
-        matches!(self, TransferKind::TopUpReversal)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             TransferKind::TopUp => "TOP_UP",
@@ -173,15 +166,78 @@ pub enum LedgerError {
     Db(#[from] DbError),
 }
 
-/// Posts a transfer in one statement: the transfer, the conditional debit (so two concurrent
-/// debits can never spend the same rupiah), the credit and both entries. Call it inside a
-/// transaction: on `InsufficientCredit` the caller must roll back, which also removes the
-/// transfer row this inserted (it moved no balance and has no entries).
-pub async fn post(
-    tx: &dyn Connection,
+impl LedgerError {
+    /// A wallet holding `balance` cannot pay `amount`.
+    pub fn insufficient(balance: Rupiah, amount: Rupiah) -> Self {
+        LedgerError::InsufficientCredit {
+            balance,
+            shortfall: Rupiah::new(amount.amount() - balance.amount()),
+        }
+    }
+}
+
+/// The CTEs that post the transfer a statement's `ledger_input` CTE yields: the transfer row,
+/// the conditional debit (so two concurrent debits can never spend the same rupiah), the credit
+/// and both entries. They follow `ledger_input` in a `WITH` list, so a business change and the
+/// money it moves are one statement; the statement learns the outcome from `ledger_transfer`
+/// (a row: the key was free) and `ledger_paid` (a row: the money moved). Run it inside a
+/// transaction and roll back when the money did not move: the transfer row stays otherwise.
+///
+/// `ledger_input`'s columns: `key`, `kind`, `from_user`, `from_kind`, `to_user`, `to_kind`
+/// (a wallet by its user and `WALLET`, a system account by its kind and a NULL user), `amount`
+/// (strictly positive), `description`, `reference`, `actor_id`, `created_at`. Only wallets keep
+/// a cached balance; a system account's side always succeeds. Only the gateway can impose a
+/// debit we cannot refuse (a refund or chargeback of a top-up already spent): every other kind
+/// is paid from what the wallet holds.
+pub const POSTING: &str = "
+    ledger_transfer AS (
+        INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id, credit_account_id,
+            amount, description, reference, actor_id, created_at)
+        SELECT i.key, i.kind,
+            coalesce((SELECT id FROM ledger_accounts WHERE user_id = i.from_user),
+                     (SELECT id FROM ledger_accounts WHERE kind = i.from_kind AND user_id IS NULL)),
+            coalesce((SELECT id FROM ledger_accounts WHERE user_id = i.to_user),
+                     (SELECT id FROM ledger_accounts WHERE kind = i.to_kind AND user_id IS NULL)),
+            i.amount, i.description, i.reference, i.actor_id, i.created_at
+        FROM ledger_input i
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id, kind, debit_account_id, credit_account_id, amount, created_at
+    ),
+    ledger_debit AS (
+        UPDATE ledger_accounts a SET balance = a.balance - t.amount
+        FROM ledger_transfer t
+        WHERE a.id = t.debit_account_id AND a.kind = 'WALLET'
+          AND (a.balance - t.amount >= 0 OR t.kind = 'TOP_UP_REVERSAL')
+        RETURNING a.balance
+    ),
+    ledger_paid AS (
+        SELECT t.*, (SELECT balance FROM ledger_debit) AS debit_after
+        FROM ledger_transfer t, ledger_input i
+        WHERE i.from_kind <> 'WALLET' OR EXISTS (SELECT 1 FROM ledger_debit)
+    ),
+    ledger_credit AS (
+        UPDATE ledger_accounts a SET balance = a.balance + p.amount
+        FROM ledger_paid p
+        WHERE a.id = p.credit_account_id AND a.kind = 'WALLET'
+        RETURNING a.balance
+    ),
+    ledger_entries AS (
+        INSERT INTO ledger_entries (transfer_id, account_id, amount, balance_after, created_at)
+        SELECT p.id, p.debit_account_id, -p.amount, p.debit_after, p.created_at FROM ledger_paid p
+        UNION ALL
+        SELECT p.id, p.credit_account_id, p.amount, (SELECT balance FROM ledger_credit),
+            p.created_at
+        FROM ledger_paid p
+    )";
+
+/// The start of a statement that posts `transfer`: `WITH ledger_input AS (...), <POSTING>`, whose
+/// parameters are `$1` to `$11`, and their values. The caller adds its own CTEs (from `$12`)
+/// and its final `SELECT`, so a business change and the transfer it pays for are one statement.
+/// `$1` is the transfer's key; `$3` the paying wallet's user, when a wallet pays.
+pub fn posting(
     transfer: &Transfer,
     now: DateTime<Utc>,
-) -> Result<Posted, LedgerError> {
+) -> Result<(String, Vec<Param>), LedgerError> {
     if transfer.amount <= Rupiah::ZERO {
         return Err(LedgerError::Invalid("the amount must be positive"));
     }
@@ -190,71 +246,63 @@ pub async fn post(
     }
     let (from_user, from_kind) = transfer.from.lookup();
     let (to_user, to_kind) = transfer.to.lookup();
-    // Only wallets keep a cached balance; a system account's side always succeeds.
+    let sql = format!(
+        "WITH ledger_input AS (
+             SELECT $1::text AS key, $2::text AS kind, $3::uuid AS from_user,
+                 $4::text AS from_kind, $5::uuid AS to_user, $6::text AS to_kind,
+                 $7::bigint AS amount, $8::text AS description, $9::text AS reference,
+                 $10::uuid AS actor_id, $11::timestamp AS created_at
+         ),
+         {POSTING}"
+    );
+    let params = params![
+        transfer.key.as_str(),
+        transfer.kind.as_str(),
+        from_user,
+        from_kind,
+        to_user,
+        to_kind,
+        transfer.amount.amount(),
+        transfer.description.as_str(),
+        transfer.reference.clone(),
+        transfer.actor,
+        now
+    ]
+    .to_vec();
+    Ok((sql, params))
+}
+
+/// A failed posting statement in the ledger's words.
+pub fn refused(error: DbError) -> LedgerError {
+    match error.sqlstate() {
+        // A NOT NULL account id: an account that does not exist.
+        Some("23502") => LedgerError::Invalid("no such account"),
+        _ => error.into(),
+    }
+}
+
+/// Posts a transfer in one statement (see `posting`). Call it inside a transaction: on
+/// `InsufficientCredit` the caller must roll back, which also removes the transfer row this
+/// inserted (it moved no balance and has no entries).
+pub async fn post(
+    tx: &dyn Connection,
+    transfer: &Transfer,
+    now: DateTime<Utc>,
+) -> Result<Posted, LedgerError> {
+    let (posting, params) = posting(transfer, now)?;
     let posted = tx
         .query(
-            "WITH transfer AS (
-                 INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id,
-                     credit_account_id, amount, description, reference, actor_id, created_at)
-                 VALUES ($1, $2,
-                     coalesce((SELECT id FROM ledger_accounts WHERE user_id = $3),
-                              (SELECT id FROM ledger_accounts WHERE kind = $4 AND user_id IS NULL)),
-                     coalesce((SELECT id FROM ledger_accounts WHERE user_id = $5),
-                              (SELECT id FROM ledger_accounts WHERE kind = $6 AND user_id IS NULL)),
-                     $7, $8, $9, $10, $11)
-                 ON CONFLICT (idempotency_key) DO NOTHING
-                 RETURNING id, debit_account_id, credit_account_id
-             ),
-             debit AS (
-                 UPDATE ledger_accounts a SET balance = a.balance - $7
-                 FROM transfer t
-                 WHERE a.id = t.debit_account_id AND a.kind = 'WALLET'
-                   AND (a.balance - $7 >= 0 OR $12)
-                 RETURNING a.balance
-             ),
-             paid AS (
-                 SELECT t.*, (SELECT balance FROM debit) AS debit_after FROM transfer t
-                 WHERE $4 <> 'WALLET' OR EXISTS (SELECT 1 FROM debit)
-             ),
-             credit AS (
-                 UPDATE ledger_accounts a SET balance = a.balance + $7
-                 FROM paid p
-                 WHERE a.id = p.credit_account_id AND a.kind = 'WALLET'
-                 RETURNING a.balance
-             ),
-             entries AS (
-                 INSERT INTO ledger_entries (transfer_id, account_id, amount, balance_after,
-                     created_at)
-                 SELECT p.id, p.debit_account_id, -$7::bigint, p.debit_after, $11 FROM paid p
-                 UNION ALL
-                 SELECT p.id, p.credit_account_id, $7, (SELECT balance FROM credit), $11
-                 FROM paid p
-             )
-             SELECT (SELECT id FROM transfer) AS posted,
-                    EXISTS (SELECT 1 FROM paid) AS paid,
-                    (SELECT id FROM ledger_transfers WHERE idempotency_key = $1) AS existing,
-                    (SELECT balance FROM ledger_accounts WHERE user_id = $3) AS balance",
-            params![
-                transfer.key.as_str(),
-                transfer.kind.as_str(),
-                from_user,
-                from_kind,
-                to_user,
-                to_kind,
-                transfer.amount.amount(),
-                transfer.description.as_str(),
-                transfer.reference.clone(),
-                transfer.actor,
-                now,
-                transfer.kind.may_overdraw()
-            ],
+            &format!(
+                "{posting}
+                 SELECT (SELECT id FROM ledger_transfer) AS posted,
+                        EXISTS (SELECT 1 FROM ledger_paid) AS paid,
+                        (SELECT id FROM ledger_transfers WHERE idempotency_key = $1) AS existing,
+                        (SELECT balance FROM ledger_accounts WHERE user_id = $3) AS balance"
+            ),
+            &params,
         )
         .await
-        .map_err(|e| match e.sqlstate() {
-            // A NOT NULL account id: an account that does not exist.
-            Some("23502") => LedgerError::Invalid("no such account"),
-            _ => e.into(),
-        })?;
+        .map_err(refused)?;
     let row = posted
         .first()
         .ok_or(LedgerError::Invalid("posting yielded no row"))?;
@@ -277,10 +325,7 @@ pub async fn post(
     };
     if !row.get::<bool>("paid")? {
         let balance = Rupiah::new(row.get::<Option<i64>>("balance")?.unwrap_or_default());
-        return Err(LedgerError::InsufficientCredit {
-            balance,
-            shortfall: Rupiah::new(transfer.amount.amount() - balance.amount()),
-        });
+        return Err(LedgerError::insufficient(balance, transfer.amount));
     }
     Ok(Posted::New { transfer_id })
 }

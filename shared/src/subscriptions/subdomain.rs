@@ -39,14 +39,25 @@ impl InstanceName {
     }
 }
 
-/// `<base>-<12 random hex>`: 48 random bits, so nobody finds an instance by guessing its address
-/// before its owner has set it up (the first n8n is not `n8n.<base domain>`), and no name the
-/// platform keeps (`api`, `www`, ...) can come out.
-pub fn new_subdomain(base: &str) -> Result<String, DbError> {
-    let base = if base.is_empty() { "app" } else { base };
+/// A subdomain is `<base>-<suffix>`: the base names the instance, and the suffix's 48 random bits
+/// mean nobody finds an instance by guessing its address before its owner has set it up (the
+/// first n8n is not `n8n.<base domain>`), and no name the platform keeps (`api`, `www`, ...) can
+/// come out. An instance named by its user takes this base; otherwise its service's slug, which
+/// is one already (migration 0002), cut as `InstanceName::slug` cuts.
+pub fn subdomain_base(name: &InstanceName) -> String {
+    let slug = name.slug();
+    if slug.is_empty() {
+        "app".to_owned()
+    } else {
+        slug
+    }
+}
+
+/// 12 random hex digits.
+pub fn random_suffix() -> Result<String, DbError> {
     let mut random = [0u8; 6];
     getrandom::fill(&mut random).map_err(|e| DbError::Other(e.to_string()))?;
-    Ok(format!("{base}-{}", hex::encode(random)))
+    Ok(hex::encode(random))
 }
 
 #[cfg(test)]
@@ -66,9 +77,14 @@ mod tests {
 
     #[test]
     fn subdomains_carry_48_random_bits() {
-        let (a, b) = (new_subdomain("api").unwrap(), new_subdomain("api").unwrap());
+        let (a, b) = (random_suffix().unwrap(), random_suffix().unwrap());
         assert_ne!(a, b);
-        assert!(a.starts_with("api-") && a.len() == "api-".len() + 12, "{a}");
-        assert!(new_subdomain("").unwrap().starts_with("app-"));
+        assert!(
+            a.len() == 12 && a.chars().all(|c| c.is_ascii_hexdigit()),
+            "{a}"
+        );
+        let base = |s: &str| subdomain_base(&InstanceName::parse(s).unwrap());
+        assert_eq!(base("My Blog"), "my-blog");
+        assert_eq!(base("🚀"), "app");
     }
 }

@@ -1,14 +1,14 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::subdomain::{new_subdomain, InstanceName};
-use super::{take_slot, SubscriptionError};
+use super::subdomain::{random_suffix, subdomain_base, InstanceName};
+use super::SubscriptionError;
 use crate::billing::Period;
 use crate::kube::names;
-use crate::ledger::{self, Transfer, TransferKind};
+use crate::ledger::{self, LedgerError, SystemAccount, TransferKind};
 use crate::money::Rupiah;
 use crate::params;
-use crate::ports::db::Connection;
+use crate::ports::db::{Connection, DbError};
 use crate::states::{InstanceStatus, SubscriptionStatus};
 
 pub struct SubscribeRequest {
@@ -18,35 +18,25 @@ pub struct SubscribeRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// The plan being bought, as the subscription needs it.
-struct Offer {
-    service_id: Uuid,
-    service_slug: String,
-    plan_name: String,
-    price: Rupiah,
-    max_instances_per_user: i64,
-}
-
 /// Subscribes a user to a plan: checks the plan, takes a quota slot, charges the first month,
-/// and creates the subscription and its PENDING instance, all in one transaction. Returns the
-/// subscription id and whether it was created now (false for an idempotent replay).
+/// and creates the subscription and its PENDING instance, in one statement inside a transaction
+/// (three round trips in all). Returns the subscription id and whether it was created now (false
+/// for an idempotent replay).
 pub async fn subscribe(
     conn: &dyn Connection,
     user_id: Uuid,
     request: &SubscribeRequest,
     now: DateTime<Utc>,
 ) -> Result<(Uuid, bool), SubscriptionError> {
-    if let Some(existing) = by_idempotency_key(conn, user_id, request).await? {
-        return Ok((existing, false));
-    }
     let subscription_id = Uuid::new_v4();
-    let created = crate::transaction!(conn, |tx| -> Result<(), NotOpened> {
+    let opened = crate::transaction!(conn, |tx| -> Result<Option<Uuid>, NotOpened> {
         open(tx, user_id, subscription_id, request, now).await
     })
     .await;
-    match created {
-        Ok(()) => Ok((subscription_id, true)),
-        // A retry of this request committed first.
+    match opened {
+        Ok(None) => Ok((subscription_id, true)),
+        Ok(Some(earlier)) => Ok((earlier, false)),
+        // A retry of this request committed while this one ran.
         Err(NotOpened::Replayed) => match by_idempotency_key(conn, user_id, request).await? {
             Some(id) => Ok((id, false)),
             None => Err(SubscriptionError::Invariant(
@@ -67,7 +57,7 @@ pub async fn subscribe(
 
 /// Why a subscription was not opened.
 enum NotOpened {
-    /// A request with the same Idempotency-Key opened it first.
+    /// A request with the same Idempotency-Key committed while this one ran.
     Replayed,
     Refused(SubscriptionError),
 }
@@ -96,163 +86,187 @@ async fn by_idempotency_key(
             params![user_id, key.as_str()],
         )
         .await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
+    let earlier = match rows.first() {
+        Some(row) => Some((row.get("id")?, row.get("plan_id")?)),
+        None => None,
     };
-    let plan_id: Uuid = row.get("plan_id")?;
-    if plan_id != request.plan_id {
-        return Err(SubscriptionError::IdempotencyKeyReused);
-    }
-    Ok(Some(row.get("id")?))
+    replayed(earlier, request)
 }
 
+/// The subscription an earlier request with this Idempotency-Key opened (its id and plan), if
+/// it was for this plan.
+fn replayed(
+    earlier: Option<(Uuid, Uuid)>,
+    request: &SubscribeRequest,
+) -> Result<Option<Uuid>, SubscriptionError> {
+    match earlier {
+        Some((_, plan_id)) if plan_id != request.plan_id => {
+            Err(SubscriptionError::IdempotencyKeyReused)
+        }
+        earlier => Ok(earlier.map(|(id, _)| id)),
+    }
+}
+
+/// Each step runs only when the ones before it succeeded (`allowed`, then `slot`, then the
+/// payment, then the subscription and its instance), and the outcome row says which one
+/// stopped it; a stop after the slot was taken (the wallet could not pay) is undone by the
+/// caller's rollback. A concurrent subscribe to the same service, or a concurrent retry, trips a
+/// unique constraint instead. The default instance is named after its service, whose slug is a
+/// DNS label already (migration 0002), cut as `InstanceName::slug` cuts.
+const OPEN: &str = "
+    WITH replay AS (
+        SELECT id, plan_id FROM subscriptions WHERE user_id = $2 AND idempotency_key = $9
+    ),
+    offer AS (
+        SELECT p.service_id, s.slug, p.name, p.price_monthly, p.max_instances_per_user,
+               p.is_active AND s.is_active AND s.is_public AND s.deleted_at IS NULL AS on_sale
+        FROM plans p JOIN services s ON s.id = p.service_id
+        WHERE p.id = $3 AND p.deleted_at IS NULL
+    ),
+    live AS (
+        SELECT sub.id FROM subscriptions sub JOIN offer o ON o.service_id = sub.service_id
+        WHERE sub.user_id = $2 AND sub.status = ANY($15)
+        LIMIT 1
+    ),
+    held AS (
+        SELECT count(*) AS instances
+        FROM instances i JOIN subscriptions s ON s.id = i.subscription_id
+        WHERE i.user_id = $2 AND s.plan_id = $3 AND i.status <> $16
+    ),
+    allowed AS (
+        SELECT o.* FROM offer o, held h
+        WHERE o.on_sale AND h.instances < o.max_instances_per_user
+          AND NOT EXISTS (SELECT 1 FROM replay) AND NOT EXISTS (SELECT 1 FROM live)
+    ),
+    slot AS (
+        UPDATE plans p SET quota_used = p.quota_used + 1
+        FROM allowed
+        WHERE p.id = $3 AND p.quota_used < p.quota_total
+        RETURNING p.id
+    ),
+    ledger_input AS (
+        SELECT $4::text AS key, $5::text AS kind, $2::uuid AS from_user, 'WALLET' AS from_kind,
+            NULL::uuid AS to_user, $6::text AS to_kind, a.price_monthly AS amount,
+            a.slug || ' ' || a.name || ' plan, first month' AS description,
+            $7::text AS reference, NULL::uuid AS actor_id, $8::timestamp AS created_at
+        FROM allowed a, slot
+        WHERE a.price_monthly > 0
+    ),
+    {POSTING},
+    subscription AS (
+        INSERT INTO subscriptions (id, user_id, service_id, plan_id, status, price_monthly,
+            period_start, period_end, anchor_day, idempotency_key, created_at, updated_at)
+        SELECT $1, $2, a.service_id, $3, $10, a.price_monthly, $8, $11, $12, $9, $8, $8
+        FROM allowed a, slot
+        WHERE a.price_monthly = 0 OR EXISTS (SELECT 1 FROM ledger_paid)
+        RETURNING id
+    ),
+    instance AS (
+        INSERT INTO instances (id, subscription_id, user_id, name, subdomain, status, namespace,
+            resource_name, created_at, updated_at)
+        SELECT $13, s.id, $2, coalesce($14, a.slug),
+            coalesce($17, rtrim(left(a.slug, 40), '-')) || '-' || $18,
+            $19, $20, $21, $8, $8
+        FROM subscription s, allowed a
+        RETURNING id
+    )
+    SELECT (SELECT id FROM replay) AS replayed,
+           (SELECT plan_id FROM replay) AS replayed_plan,
+           (SELECT on_sale FROM offer) AS on_sale,
+           (SELECT id FROM live) AS live,
+           (SELECT name FROM offer) AS plan_name,
+           (SELECT max_instances_per_user FROM offer) AS allowed_instances,
+           (SELECT instances FROM held) AS held,
+           EXISTS (SELECT 1 FROM slot) AS slot_taken,
+           (SELECT price_monthly FROM offer) AS price,
+           (SELECT balance FROM ledger_accounts WHERE user_id = $2) AS balance,
+           EXISTS (SELECT 1 FROM instance) AS opened";
+
+/// Opens the subscription, or says why not: `Some(id)` is the subscription an earlier request
+/// with this Idempotency-Key opened.
 async fn open(
     tx: &dyn Connection,
     user_id: Uuid,
     subscription_id: Uuid,
     request: &SubscribeRequest,
     now: DateTime<Utc>,
-) -> Result<(), NotOpened> {
-    let offer = offer(tx, request.plan_id).await?;
-    refuse_duplicate(tx, user_id, &offer).await?;
-
-    let held: i64 = tx
-        .scalar(
-            "SELECT count(*) FROM instances i JOIN subscriptions s ON s.id = i.subscription_id
-             WHERE i.user_id = $1 AND s.plan_id = $2 AND i.status <> $3",
-            params![user_id, request.plan_id, InstanceStatus::Terminated],
-        )
-        .await?;
-    if held >= offer.max_instances_per_user {
-        // A concurrent subscribe to the same service may have just committed: say so.
-        refuse_duplicate(tx, user_id, &offer).await?;
-        return Err(NotOpened::Refused(SubscriptionError::InstanceLimit {
-            plan: offer.plan_name,
-            allowed: offer.max_instances_per_user,
-            held,
-        }));
-    }
-
-    take_slot(tx, request.plan_id, &offer.plan_name).await?;
-
-    if offer.price > Rupiah::ZERO {
-        let charge = Transfer::charge(
-            format!("subscribe:{subscription_id}"),
-            TransferKind::Subscription,
-            user_id,
-            offer.price,
-            format!(
-                "{} {} plan, first month",
-                offer.service_slug, offer.plan_name
-            ),
-            subscription_id,
-        );
-        ledger::post(tx, &charge, now).await?;
-    }
-
+) -> Result<Option<Uuid>, NotOpened> {
     let period = Period::first(now);
-    let inserted = tx
-        .execute(
-            "INSERT INTO subscriptions (id, user_id, service_id, plan_id, status, price_monthly,
-                 period_start, period_end, anchor_day, idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $9, $10, $10)",
+    let instance_id = Uuid::new_v4();
+    let outcome = tx
+        .query(
+            &OPEN.replace("{POSTING}", ledger::POSTING),
             params![
                 subscription_id,
                 user_id,
-                offer.service_id,
                 request.plan_id,
-                offer.price.amount(),
-                period.start,
+                format!("subscribe:{subscription_id}"),
+                TransferKind::Subscription.as_str(),
+                SystemAccount::Revenue.kind(),
+                subscription_id.to_string(),
+                now,
+                request.idempotency_key.clone(),
+                SubscriptionStatus::Active,
                 period.end,
                 period.anchor_day as i32,
-                request.idempotency_key.clone(),
-                now,
-                SubscriptionStatus::Active
+                instance_id,
+                request.instance_name.as_ref().map(InstanceName::as_str),
+                SubscriptionStatus::live_param(),
+                InstanceStatus::Terminated,
+                request.instance_name.as_ref().map(subdomain_base),
+                random_suffix()?,
+                InstanceStatus::Pending,
+                names::namespace(user_id),
+                names::resource(instance_id)
             ],
         )
-        .await;
-    if let Err(error) = inserted {
-        return Err(match error.constraint() {
+        .await
+        .map_err(|error| match error.constraint() {
             Some(IDEMPOTENCY_KEY_CONSTRAINT) => NotOpened::Replayed,
             Some(ONE_LIVE_CONSTRAINT) => {
                 NotOpened::Refused(SubscriptionError::AlreadySubscribed { existing: None })
             }
+            _ if error.is_unique_violation() => {
+                NotOpened::Refused(SubscriptionError::SubdomainTaken)
+            }
             _ => error.into(),
-        });
+        })?;
+    let row = outcome
+        .first()
+        .ok_or_else(|| DbError::Other("subscribing yielded no row".into()))?;
+    if row.get::<bool>("opened")? {
+        return Ok(None);
     }
-
-    let name = request
-        .instance_name
-        .clone()
-        .unwrap_or_else(|| InstanceName::parse(&offer.service_slug).expect("slugs are names"));
-    let instance_id = Uuid::new_v4();
-    let subdomain = new_subdomain(&name.slug())?;
-    tx.execute(
-        "INSERT INTO instances (id, subscription_id, user_id, name, subdomain, status, namespace,
-             resource_name, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $8)",
-        params![
-            instance_id,
-            subscription_id,
-            user_id,
-            name.as_str(),
-            subdomain.as_str(),
-            names::namespace(user_id),
-            names::resource(instance_id),
-            now,
-            InstanceStatus::Pending
-        ],
-    )
-    .await
-    .map_err(|e| {
-        if e.is_unique_violation() {
-            SubscriptionError::SubdomainTaken
-        } else {
-            e.into()
+    let earlier = row
+        .get::<Option<Uuid>>("replayed")?
+        .zip(row.get::<Option<Uuid>>("replayed_plan")?);
+    if let Some(id) = replayed(earlier, request)? {
+        return Ok(Some(id));
+    }
+    let refusal = match row.get::<Option<bool>>("on_sale")? {
+        None => SubscriptionError::PlanNotFound,
+        Some(false) => SubscriptionError::PlanNotOnSale,
+        Some(true) => {
+            let plan: String = row.get("plan_name")?;
+            let allowed = i64::from(row.get::<i32>("allowed_instances")?);
+            let held: i64 = row.get("held")?;
+            if let Some(existing) = row.get::<Option<Uuid>>("live")? {
+                SubscriptionError::AlreadySubscribed {
+                    existing: Some(existing),
+                }
+            } else if held >= allowed {
+                SubscriptionError::InstanceLimit {
+                    plan,
+                    allowed,
+                    held,
+                }
+            } else if !row.get::<bool>("slot_taken")? {
+                SubscriptionError::PlanFull { plan }
+            } else {
+                let balance = Rupiah::new(row.get::<Option<i64>>("balance")?.unwrap_or_default());
+                LedgerError::insufficient(balance, row.get("price")?).into()
+            }
         }
-    })?;
-    Ok(())
-}
-
-async fn offer(tx: &dyn Connection, plan_id: Uuid) -> Result<Offer, SubscriptionError> {
-    let rows = tx
-        .query(
-            "SELECT p.service_id, s.slug, p.name, p.price_monthly, p.max_instances_per_user,
-                    p.is_active AND s.is_active AND s.is_public AND s.deleted_at IS NULL AS on_sale
-             FROM plans p JOIN services s ON s.id = p.service_id
-             WHERE p.id = $1 AND p.deleted_at IS NULL",
-            params![plan_id],
-        )
-        .await?;
-    let row = rows.first().ok_or(SubscriptionError::PlanNotFound)?;
-    if !row.get::<bool>("on_sale")? {
-        return Err(SubscriptionError::PlanNotOnSale);
-    }
-    Ok(Offer {
-        service_id: row.get("service_id")?,
-        service_slug: row.get("slug")?,
-        plan_name: row.get("name")?,
-        price: row.get("price_monthly")?,
-        max_instances_per_user: i64::from(row.get::<i32>("max_instances_per_user")?),
-    })
-}
-
-async fn refuse_duplicate(
-    tx: &dyn Connection,
-    user_id: Uuid,
-    offer: &Offer,
-) -> Result<(), NotOpened> {
-    let live = tx
-        .query(
-            "SELECT id FROM subscriptions
-             WHERE user_id = $1 AND service_id = $2 AND status = ANY($3)",
-            params![user_id, offer.service_id, SubscriptionStatus::live_param()],
-        )
-        .await?;
-    match live.first() {
-        Some(row) => Err(NotOpened::Refused(SubscriptionError::AlreadySubscribed {
-            existing: Some(row.get("id")?),
-        })),
-        None => Ok(()),
-    }
+    };
+    Err(NotOpened::Refused(refusal))
 }

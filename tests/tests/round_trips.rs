@@ -1,0 +1,175 @@
+//! Money writes cost at most three database round trips each (`BEGIN`, one statement, `COMMIT`),
+//! counted through the database port on the native adapter, whatever the outcome: the write,
+//! its idempotent replay and its refusal.
+
+use spincat::admin::{self, Adjustment, AdminError};
+use spincat::ledger::LedgerError;
+use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionError};
+use spincat_tests::counting::CountingDatabase;
+use spincat_tests::TestApp;
+use uuid::Uuid;
+
+const MOST: usize = 3;
+
+/// The statements sent since the last look are at most three.
+fn at_most_three(counting: &CountingDatabase, write: &str) {
+    let sent = counting.take_round_trips();
+    println!("{write}: {sent} round trips");
+    assert!(sent <= MOST, "{write}: {sent} round trips");
+}
+
+fn id(text: &str) -> Uuid {
+    Uuid::parse_str(text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_is_bought_refused_and_replayed_in_three_round_trips() {
+    let app = TestApp::spawn().await;
+    let counting = CountingDatabase::connect_lazily(&app.database_url);
+    let conn = spincat::ports::Database::connect(&counting).await.unwrap();
+    let ana = app.register("ana@example.com").await;
+    app.fund(&ana, 60_000).await;
+    let basic = id(&app.plan_id("n8n", "Basic").await);
+    let request = SubscribeRequest {
+        plan_id: basic,
+        instance_name: Some(InstanceName::parse("My Flows").unwrap()),
+        idempotency_key: Some("first".into()),
+    };
+    counting.take_round_trips();
+
+    let (bought, created) =
+        subscriptions::subscribe(conn.as_ref(), id(&ana.id), &request, app.now())
+            .await
+            .unwrap();
+    assert!(created);
+    at_most_three(&counting, "subscribe");
+    assert_eq!(app.balance(&ana.id).await, 10_000);
+    let instance: (String, String) = app
+        .db
+        .query_one(
+            "SELECT name, subdomain FROM instances WHERE subscription_id = $1",
+            &[&bought],
+        )
+        .await
+        .map(|row| (row.get(0), row.get(1)))
+        .unwrap();
+    assert_eq!(instance.0, "My Flows");
+    assert!(instance.1.starts_with("my-flows-"), "{}", instance.1);
+
+    let replay = subscriptions::subscribe(conn.as_ref(), id(&ana.id), &request, app.now())
+        .await
+        .unwrap();
+    assert_eq!(replay, (bought, false));
+    at_most_three(&counting, "subscribe, replayed");
+
+    // Budi cannot pay for a plan; a second service's plan for Ana is refused as a duplicate.
+    let budi = app.register("budi@example.com").await;
+    let unpaid = SubscribeRequest {
+        plan_id: basic,
+        instance_name: None,
+        idempotency_key: None,
+    };
+    let refused = subscriptions::subscribe(conn.as_ref(), id(&budi.id), &unpaid, app.now()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(SubscriptionError::Ledger(
+                LedgerError::InsufficientCredit { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    at_most_three(&counting, "subscribe, wallet short");
+    let twice = subscriptions::subscribe(conn.as_ref(), id(&ana.id), &unpaid, app.now()).await;
+    assert!(
+        matches!(
+            twice,
+            Err(SubscriptionError::AlreadySubscribed { existing: Some(existing) }) if existing == bought
+        ),
+        "{twice:?}"
+    );
+    at_most_three(&counting, "subscribe, already subscribed");
+
+    // The refusals changed nothing: one subscription, one slot taken, one charge.
+    assert_eq!(app.count("SELECT count(*) FROM subscriptions").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM instances").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM ledger_transfers WHERE kind = 'SUBSCRIPTION'")
+            .await,
+        1
+    );
+    app.assert_quota_consistent().await;
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_adjustment_is_made_refused_and_replayed_in_three_round_trips() {
+    let app = TestApp::spawn().await;
+    let counting = CountingDatabase::connect_lazily(&app.database_url);
+    let conn = spincat::ports::Database::connect(&counting).await.unwrap();
+    let root = app.admin("root@example.com").await;
+    let ana = app.register("ana@example.com").await;
+    let adjustment = |amount: i64, key: &str| Adjustment {
+        amount,
+        reason: "goodwill".into(),
+        idempotency_key: Some(key.into()),
+    };
+    let adjust = |adjustment: Adjustment| {
+        admin::adjust_wallet(
+            conn.as_ref(),
+            id(&root.id),
+            id(&ana.id),
+            adjustment,
+            app.now(),
+        )
+    };
+    counting.take_round_trips();
+
+    let credited = adjust(adjustment(40_000, "a")).await.unwrap();
+    assert_eq!(
+        (credited["balance"].as_i64(), credited["replayed"].as_bool()),
+        (Some(40_000), Some(false))
+    );
+    at_most_three(&counting, "adjustment");
+
+    let replayed = adjust(adjustment(40_000, "a")).await.unwrap();
+    assert_eq!(replayed["transferId"], credited["transferId"]);
+    assert_eq!(replayed["replayed"], true);
+    at_most_three(&counting, "adjustment, replayed");
+
+    let reused = adjust(adjustment(-1, "a")).await;
+    assert!(
+        matches!(reused, Err(AdminError::IdempotencyKeyReused)),
+        "{reused:?}"
+    );
+    at_most_three(&counting, "adjustment, key reused");
+    let overdrawn = adjust(adjustment(-40_001, "b")).await;
+    assert!(
+        matches!(
+            overdrawn,
+            Err(AdminError::Ledger(LedgerError::InsufficientCredit { .. }))
+        ),
+        "{overdrawn:?}"
+    );
+    at_most_three(&counting, "adjustment, wallet short");
+    let nobody = admin::adjust_wallet(
+        conn.as_ref(),
+        id(&root.id),
+        Uuid::new_v4(),
+        adjustment(5, "c"),
+        app.now(),
+    )
+    .await;
+    assert!(
+        matches!(nobody, Err(AdminError::UserNotFound)),
+        "{nobody:?}"
+    );
+
+    assert_eq!(app.balance(&ana.id).await, 40_000);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'wallet.adjust'")
+            .await,
+        1
+    );
+    app.assert_ledger_sound().await;
+}
