@@ -24,7 +24,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::LowCredit => "LOW_CREDIT",
             Kind::GraceStarted => "GRACE_STARTED",

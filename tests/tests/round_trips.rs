@@ -4,6 +4,7 @@
 
 use spincat::admin::{self, Adjustment, AdminError};
 use spincat::ledger::LedgerError;
+use spincat::payments::{self, Applied, GatewayReport};
 use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionError};
 use spincat_tests::counting::CountingDatabase;
 use spincat_tests::TestApp;
@@ -168,6 +169,47 @@ async fn a_wallet_adjustment_is_made_refused_and_replayed_in_three_round_trips()
     assert_eq!(app.balance(&ana.id).await, 40_000);
     assert_eq!(
         app.count("SELECT count(*) FROM audit_log WHERE action = 'wallet.adjust'")
+            .await,
+        1
+    );
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settlement_credits_the_wallet_once_in_three_round_trips_or_fewer() {
+    let app = TestApp::spawn().await;
+    let counting = CountingDatabase::connect_lazily(&app.database_url);
+    let conn = spincat::ports::Database::connect(&counting).await.unwrap();
+    let ana = app.register("ana@example.com").await;
+    let order = app
+        .post_as(
+            "/api/user/wallet/topup",
+            &ana.access_token,
+            serde_json::json!({ "amount": 25_000 }),
+        )
+        .await;
+    let order_id = order.data()["orderId"].as_str().unwrap().to_owned();
+    let report = GatewayReport::from_json(&serde_json::json!({
+        "order_id": order_id,
+        "status_code": "200",
+        "gross_amount": "25000.00",
+        "transaction_status": "settlement",
+        "payment_type": "bank_transfer",
+        "transaction_id": Uuid::new_v4().to_string(),
+    }))
+    .unwrap();
+    counting.take_round_trips();
+
+    let applied = payments::apply_report(conn.as_ref(), &report, app.now()).await;
+    assert!(matches!(applied, Ok(Applied::Credited)), "{applied:?}");
+    at_most_three(&counting, "settlement");
+    let again = payments::apply_report(conn.as_ref(), &report, app.now()).await;
+    assert!(matches!(again, Ok(Applied::AlreadySettled)), "{again:?}");
+    at_most_three(&counting, "settlement, duplicate");
+
+    assert_eq!(app.balance(&ana.id).await, 25_000);
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'TOP_UP_SETTLED'")
             .await,
         1
     );

@@ -13,7 +13,7 @@ use super::{OrderId, PaymentSettings};
 use crate::auth::users::User;
 use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
 use crate::money::Rupiah;
-use crate::notifications::{self, Kind, Notice};
+use crate::notifications::Kind;
 use crate::params;
 use crate::ports::db::{Connection, DbError, FromRow, Row};
 use crate::ports::HttpClient;
@@ -225,6 +225,11 @@ pub async fn apply_report(
     report: &GatewayReport,
     now: DateTime<Utc>,
 ) -> Result<Applied, PaymentError> {
+    if let (Outcome::Paid, Ok(amount)) = (report.outcome(), report.amount()) {
+        if let Some(applied) = settle(conn, report, amount, now).await? {
+            return Ok(applied);
+        }
+    }
     crate::transaction!(conn, |tx| -> Result<Applied, PaymentError> {
         let rows = tx
             .query(
@@ -246,10 +251,6 @@ pub async fn apply_report(
         }
         let settled = status.was_settled();
         let applied = match (report.outcome(), settled) {
-            (Outcome::Paid, false) => {
-                credit(tx, report, user_id, amount, now).await?;
-                Applied::Credited
-            }
             (Outcome::Paid, true) => Applied::AlreadySettled,
             (Outcome::Waiting, false) if status == TopUpStatus::Pending => {
                 record(tx, report, TopUpStatus::Pending, None, now).await?;
@@ -301,36 +302,81 @@ async fn record(
     Ok(())
 }
 
-async fn credit(
-    tx: &dyn Connection,
+/// Settles a paid order in one statement, the money write of a top-up: the order marked
+/// SETTLED only if it was not settled before and the report names its amount, the wallet
+/// credited through the ledger under the order's key, the user notified. Concurrent reports of
+/// the same payment wait on the order row, and only the first finds it unsettled. `None` when
+/// the order is unknown or the amounts differ: the general path says which.
+async fn settle(
+    conn: &dyn Connection,
     report: &GatewayReport,
-    user_id: Uuid,
     amount: Rupiah,
     now: DateTime<Utc>,
-) -> Result<(), PaymentError> {
-    let transfer = Transfer {
-        key: format!("midtrans:{}", report.order_id),
-        kind: TransferKind::TopUp,
-        from: Account::System(SystemAccount::GatewayClearing),
-        to: Account::Wallet(user_id),
-        amount,
-        description: "Wallet top-up".into(),
-        reference: Some(report.order_id.to_string()),
-        actor: None,
-    };
-    ledger::post(tx, &transfer, now).await?;
-    record(tx, report, TopUpStatus::Settled, None, now).await?;
-    let notice = Notice {
-        user_id,
-        kind: Kind::TopUpSettled,
-        subscription_id: None,
-        title: "Top-up received",
-        body: format!("{} rupiah was added to your wallet.", amount.amount()),
-        dedupe_key: format!("top-up:{}", report.order_id),
-    };
-    notifications::notify(tx, notice, now).await?;
-    Ok(())
+) -> Result<Option<Applied>, PaymentError> {
+    let outcome = conn
+        .query(
+            &SETTLE.replace("{POSTING}", ledger::POSTING),
+            params![
+                report.order_id.as_str(),
+                amount.amount(),
+                report.transaction_status.as_str(),
+                report.payment_type.clone(),
+                report.transaction_id.clone(),
+                TopUpStatus::Pending,
+                now,
+                TopUpStatus::Failed,
+                TopUpStatus::Settled,
+                format!("midtrans:{}", report.order_id),
+                TransferKind::TopUp.as_str(),
+                SystemAccount::GatewayClearing.kind(),
+                Kind::TopUpSettled.as_str(),
+                format!("{} rupiah was added to your wallet.", amount.amount()),
+                format!("top-up:{}", report.order_id)
+            ],
+        )
+        .await
+        .map_err(ledger::refused)?;
+    let row = outcome
+        .first()
+        .ok_or_else(|| DbError::Other("settling yielded no row".into()))?;
+    Ok(if row.get::<bool>("credited")? {
+        Some(Applied::Credited)
+    } else if row.get::<bool>("known")? {
+        // The order was settled before, or by a concurrent report while this one waited.
+        Some(Applied::AlreadySettled)
+    } else {
+        None
+    })
 }
+
+/// `$1` the order, `$2` its amount as reported; the report's status, payment type and
+/// transaction (`$3` to `$5`); the statuses (`$6`, `$8`, `$9`); the transfer (`$10` to `$12`)
+/// and the notice (`$13` to `$15`).
+const SETTLE: &str = "
+    WITH settled AS (
+        UPDATE topups SET status = $9, gateway_status = $3,
+            payment_type = coalesce($4, payment_type),
+            gateway_transaction_id = coalesce($5, gateway_transaction_id),
+            settled_at = coalesce(settled_at, $7), updated_at = $7
+        WHERE order_id = $1 AND amount = $2 AND status IN ($6, $8)
+        RETURNING user_id, amount
+    ),
+    ledger_input AS (
+        SELECT $10::text AS key, $11::text AS kind, NULL::uuid AS from_user,
+            $12::text AS from_kind, s.user_id AS to_user, 'WALLET' AS to_kind, s.amount,
+            'Wallet top-up' AS description, $1::text AS reference, NULL::uuid AS actor_id,
+            $7::timestamp AS created_at
+        FROM settled s
+    ),
+    {POSTING},
+    notice AS (
+        INSERT INTO notifications (user_id, kind, title, body, dedupe_key, created_at)
+        SELECT s.user_id, $13, 'Top-up received', $14, $15, $7
+        FROM settled s, ledger_paid
+        ON CONFLICT (dedupe_key) DO NOTHING
+    )
+    SELECT EXISTS (SELECT 1 FROM ledger_paid) AS credited,
+           EXISTS (SELECT 1 FROM topups WHERE order_id = $1 AND amount = $2) AS known";
 
 /// Takes back what Midtrans refunded or charged back. Reports carry the total reversed so far,
 /// so only the part not reversed yet moves, keyed by that total: duplicates and reordering move
