@@ -21,14 +21,18 @@ pub struct Change<'a> {
     pub after: Option<Value>,
 }
 
+/// The audit log's columns, for a statement that records a change as part of a larger one:
+/// `INSERT` this, then a `SELECT` of the values in this order.
+pub const INSERT: &str =
+    "INSERT INTO audit_log (actor_id, action, target_type, target_id, before, after, created_at)";
+
 pub async fn record(
     tx: &dyn Connection,
     change: Change<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     tx.execute(
-        "INSERT INTO audit_log (actor_id, action, target_type, target_id, before, after, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &format!("{INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7)"),
         params![
             change.actor,
             change.action,

@@ -3,6 +3,7 @@
 //! its idempotent replay and its refusal.
 
 use spincat::admin::{self, Adjustment, AdminError};
+use spincat::auth::{Principal, Role};
 use spincat::ledger::LedgerError;
 use spincat::payments::{self, Applied, GatewayReport};
 use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionError};
@@ -213,5 +214,55 @@ async fn a_settlement_credits_the_wallet_once_in_three_round_trips_or_fewer() {
             .await,
         1
     );
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_refunds_the_unused_time_once_in_three_round_trips_or_fewer() {
+    let app = TestApp::spawn().await;
+    let counting = CountingDatabase::connect_lazily(&app.database_url);
+    let conn = spincat::ports::Database::connect(&counting).await.unwrap();
+    let ana = app.register("ana@example.com").await;
+    app.fund(&ana, 200_000).await;
+    let n8n = app
+        .subscribe(&ana, &app.plan_id("n8n", "Basic").await)
+        .await;
+    let ghost = app
+        .subscribe(&ana, &app.plan_id("ghost", "Creator").await)
+        .await;
+    let (n8n, ghost) = (
+        id(n8n.data()["id"].as_str().unwrap()),
+        id(ghost.data()["id"].as_str().unwrap()),
+    );
+    let before = app.balance(&ana.id).await;
+    let owner = Principal {
+        user_id: id(&ana.id),
+        role: Role::User,
+    };
+    app.advance_clock(chrono::Duration::days(15));
+    counting.take_round_trips();
+
+    let later = subscriptions::cancel(conn.as_ref(), owner, ghost, false, true, app.now())
+        .await
+        .unwrap();
+    assert_eq!(later["refunded"], 0);
+    at_most_three(&counting, "cancel at the period's end");
+    let now = subscriptions::cancel(conn.as_ref(), owner, n8n, true, true, app.now())
+        .await
+        .unwrap();
+    let refunded = now["refunded"].as_i64().unwrap();
+    assert!((20_000..30_000).contains(&refunded), "{now}");
+    at_most_three(&counting, "cancel now, refunded");
+    let again = subscriptions::cancel(conn.as_ref(), owner, n8n, true, true, app.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["status"].as_str(), again["refunded"].as_i64()),
+        (Some("CANCELLED"), Some(0))
+    );
+    at_most_three(&counting, "cancel again");
+
+    assert_eq!(app.balance(&ana.id).await, before + refunded);
+    app.assert_quota_consistent().await;
     app.assert_ledger_sound().await;
 }

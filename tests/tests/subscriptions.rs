@@ -507,6 +507,33 @@ async fn fifty_concurrent_subscribes_never_overdraw_or_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_cancellations_refund_once() {
+    let app = TestApp::spawn().await;
+    let user = app.register("intan@example.com").await;
+    app.fund(&user, 50_000).await;
+    let bought = app.subscribe(&user, &app.plan_id("n8n", "Basic").await).await;
+    let id = bought.data()["id"].as_str().unwrap().to_owned();
+    let attempts = (0..20).map(|i| app.cancel(&user, &id, i % 4 != 0));
+    let results = futures::future::join_all(attempts).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let refunded: Vec<i64> = results
+        .iter()
+        .filter_map(|r| r.data()["refunded"].as_i64())
+        .filter(|r| *r > 0)
+        .collect();
+    assert_eq!(refunded.len(), 1, "{refunded:?}");
+    assert_eq!(app.balance(&user.id).await, refunded[0]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM ledger_transfers WHERE kind = 'REFUND'")
+            .await,
+        1
+    );
+    app.assert_ledger_sound().await;
+    app.assert_quota_consistent().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_users_race_for_ten_slots_and_exactly_ten_win() {
     let app = TestApp::spawn().await;
     let plan = app.plan_id("n8n", "Free").await;

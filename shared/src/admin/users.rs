@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::AdminError;
-use crate::audit::{record, Change};
+use crate::audit::{self, record, Change};
 use crate::auth::users::{self, User};
 use crate::auth::Role;
 use crate::http::Paging;
@@ -173,7 +173,7 @@ pub async fn adjust_wallet(
     };
     let (posting, mut params) = ledger::posting(&transfer, now)?;
     params.extend_from_slice(params![user_id, adjustment.amount, actor]);
-    let statement = format!("{posting}, {ADJUSTED}");
+    let statement = format!("{posting}, {}", ADJUSTED.replace("{AUDIT}", audit::INSERT));
     crate::transaction!(conn, |tx| -> Result<Value, AdminError> {
         let mut outcome = adjusted(tx, &statement, &params).await?;
         let unseen = |row: Row<'_>| -> Result<bool, DbError> {
@@ -244,9 +244,7 @@ const ADJUSTED: &str = "
             (SELECT balance FROM wallet)) AS balance
     ),
     audit AS (
-        INSERT INTO audit_log (actor_id, action, target_type, target_id, before, after,
-            created_at)
-        SELECT $14, 'wallet.adjust', 'user', $12::text,
+        {AUDIT} SELECT $14, 'wallet.adjust', 'user', $12::text,
             jsonb_build_object('balance', w.balance),
             jsonb_build_object('balance', a.balance, 'amount', $13::bigint, 'reason', $8::text),
             $11

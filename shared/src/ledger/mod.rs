@@ -238,6 +238,18 @@ pub fn posting(
     transfer: &Transfer,
     now: DateTime<Utc>,
 ) -> Result<(String, Vec<Param>), LedgerError> {
+    let (ctes, params) = posting_when(transfer, now, 1, "(VALUES (true)) AS always (go)")?;
+    Ok((format!("WITH {ctes}"), params))
+}
+
+/// The CTEs that post `transfer` when `source` (a `FROM` clause over earlier CTEs, with any
+/// `WHERE`) yields a row, for the middle of a `WITH` list; their parameters start at `$first`.
+pub fn posting_when(
+    transfer: &Transfer,
+    now: DateTime<Utc>,
+    first: usize,
+    source: &str,
+) -> Result<(String, Vec<Param>), LedgerError> {
     if transfer.amount <= Rupiah::ZERO {
         return Err(LedgerError::Invalid("the amount must be positive"));
     }
@@ -246,14 +258,27 @@ pub fn posting(
     }
     let (from_user, from_kind) = transfer.from.lookup();
     let (to_user, to_kind) = transfer.to.lookup();
-    let sql = format!(
-        "WITH ledger_input AS (
-             SELECT $1::text AS key, $2::text AS kind, $3::uuid AS from_user,
-                 $4::text AS from_kind, $5::uuid AS to_user, $6::text AS to_kind,
-                 $7::bigint AS amount, $8::text AS description, $9::text AS reference,
-                 $10::uuid AS actor_id, $11::timestamp AS created_at
+    let p = |n: usize| format!("${}", first + n);
+    let ctes = format!(
+        "ledger_input AS (
+             SELECT {}::text AS key, {}::text AS kind, {}::uuid AS from_user,
+                 {}::text AS from_kind, {}::uuid AS to_user, {}::text AS to_kind,
+                 {}::bigint AS amount, {}::text AS description, {}::text AS reference,
+                 {}::uuid AS actor_id, {}::timestamp AS created_at
+             FROM {source}
          ),
-         {POSTING}"
+         {POSTING}",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+        p(10)
     );
     let params = params![
         transfer.key.as_str(),
@@ -269,7 +294,7 @@ pub fn posting(
         now
     ]
     .to_vec();
-    Ok((sql, params))
+    Ok((ctes, params))
 }
 
 /// A failed posting statement in the ledger's words.

@@ -61,7 +61,6 @@ const DUE: &str = "s.status IN ('ACTIVE', 'SUSPENDED') AND s.period_end <= $1
 struct Due {
     id: Uuid,
     user_id: Uuid,
-    plan_id: Uuid,
     status: SubscriptionStatus,
     price: Rupiah,
     period: Period,
@@ -77,7 +76,6 @@ impl FromRow for Due {
         Ok(Self {
             id: row.get("id")?,
             user_id: row.get("user_id")?,
-            plan_id: row.get("plan_id")?,
             status: row.get("status")?,
             price: row.get("plan_price")?,
             period: Period {
@@ -185,7 +183,7 @@ async fn renew_next(
                  WHERE s.id = (SELECT s.id FROM subscriptions s WHERE {DUE}
                                ORDER BY s.period_end LIMIT 1 FOR UPDATE SKIP LOCKED)
                    AND p.id = s.plan_id AND sv.id = s.service_id AND a.user_id = s.user_id
-                 RETURNING s.id, s.user_id, s.plan_id, s.status, p.price_monthly AS plan_price,
+                 RETURNING s.id, s.user_id, s.status, p.price_monthly AS plan_price,
                            s.period_start, s.period_end, s.anchor_day, s.auto_renew,
                            s.cancel_at_period_end, s.grace_ends_at, s.suspended_at,
                            sv.name AS service, a.balance"
@@ -202,7 +200,6 @@ async fn renew_next(
         end_now(
             tx,
             due.id,
-            due.plan_id,
             SubscriptionStatus::Cancelled,
             due.period.end,
             now,
@@ -213,15 +210,7 @@ async fn renew_next(
     }
     if let Some(suspended_at) = due.suspended_at {
         if now >= suspended_at + Duration::days(settings.suspension_retention_days) {
-            end_now(
-                tx,
-                due.id,
-                due.plan_id,
-                SubscriptionStatus::Expired,
-                now,
-                now,
-            )
-            .await?;
+            end_now(tx, due.id, SubscriptionStatus::Expired, now, now).await?;
             notice(
                 tx,
                 &due,

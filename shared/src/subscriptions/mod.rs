@@ -25,28 +25,46 @@ use crate::params;
 use crate::ports::db::{Connection, DbError};
 use crate::states::SubscriptionStatus;
 
-/// Ends a live subscription as cancelled or expired: auto-renew off, its quota slot
-/// freed, its instance marked for teardown.
+/// What ending a subscription does besides its own row, as CTEs after one named `ended` that
+/// yields the ended subscription's `id` and `plan_id`: its quota slot freed, its instance marked
+/// for teardown (`$now` stands for the statement's timestamp parameter).
+const ENDING: &str = "
+    freed AS (
+        UPDATE plans p SET quota_used = p.quota_used - 1 FROM ended e WHERE p.id = e.plan_id
+    ),
+    teardown AS (
+        UPDATE instances i SET teardown_requested_at = coalesce(i.teardown_requested_at, $now),
+            updated_at = $now
+        FROM ended e WHERE i.subscription_id = e.id
+    )";
+
+/// `ENDING` for a statement whose timestamp is parameter `$n`.
+fn ending(now_param: usize) -> String {
+    ENDING.replace("$now", &format!("${now_param}"))
+}
+
+/// Ends a live subscription as cancelled or expired, in one statement: auto-renew off, its quota
+/// slot freed, its instance marked for teardown.
 pub async fn end_now(
     tx: &dyn Connection,
     id: Uuid,
-    plan_id: Uuid,
     status: SubscriptionStatus,
     ended_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     tx.execute(
-        "UPDATE subscriptions SET status = $2, auto_renew = false, ended_at = $3, updated_at = $4
-         WHERE id = $1",
+        &format!(
+            "WITH ended AS (
+                 UPDATE subscriptions SET status = $2, auto_renew = false, ended_at = $3,
+                     updated_at = $4
+                 WHERE id = $1
+                 RETURNING id, plan_id
+             ),
+             {}
+             SELECT 1",
+            ending(4)
+        ),
         params![id, status, ended_at, now],
-    )
-    .await?;
-    release_slot(tx, plan_id).await?;
-    tx.execute(
-        "UPDATE instances SET teardown_requested_at = coalesce(teardown_requested_at, $2),
-             updated_at = $2
-         WHERE subscription_id = $1",
-        params![id, now],
     )
     .await?;
     Ok(())
@@ -70,15 +88,7 @@ pub async fn end_with_full_refund(
     let row = rows.first().ok_or(SubscriptionError::NotFound)?;
     let user_id: Uuid = row.get("user_id")?;
     if row.get::<SubscriptionStatus>("status")?.is_live() {
-        end_now(
-            tx,
-            subscription_id,
-            row.get("plan_id")?,
-            SubscriptionStatus::Cancelled,
-            now,
-            now,
-        )
-        .await?;
+        end_now(tx, subscription_id, SubscriptionStatus::Cancelled, now, now).await?;
     }
     let net = tx
         .scalar(
