@@ -4,9 +4,9 @@
 use chrono::{DateTime, Duration, Months, Utc};
 use tokio_postgres::Client;
 
-/// Creates `count` users, funds each wallet with `balance` through a ledger transfer, and gives
-/// each an active subscription to n8n Basic whose month ended an hour before `now`.
-pub async fn seed_due_subscriptions(
+/// Creates `count` users `<prefix><n>@example.com` (no password: they never sign in) and funds
+/// each wallet with `balance` through a ledger transfer.
+pub async fn seed_funded_users(
     db: &Client,
     prefix: &str,
     count: i64,
@@ -14,8 +14,6 @@ pub async fn seed_due_subscriptions(
     now: DateTime<Utc>,
 ) {
     let now = now.naive_utc();
-    let end = now - Duration::hours(1);
-    let start = end.checked_sub_months(Months::new(1)).unwrap();
     db.execute(
         "INSERT INTO users (email, name, password_hash, created_at, updated_at)
          SELECT $1 || g || '@example.com', 'Bulk ' || g, 'not-a-login', $3, $3
@@ -52,6 +50,21 @@ pub async fn seed_due_subscriptions(
     )
     .await
     .unwrap();
+}
+
+/// Creates `count` funded users (`seed_funded_users`), and gives each an active subscription to
+/// n8n Basic whose month ended an hour before `now`.
+pub async fn seed_due_subscriptions(
+    db: &Client,
+    prefix: &str,
+    count: i64,
+    balance: i64,
+    now: DateTime<Utc>,
+) {
+    seed_funded_users(db, prefix, count, balance, now).await;
+    let now = now.naive_utc();
+    let end = now - Duration::hours(1);
+    let start = end.checked_sub_months(Months::new(1)).unwrap();
     db.execute(
         "UPDATE plans SET quota_total = quota_total + $1
          WHERE name = 'Basic' AND service_id = (SELECT id FROM services WHERE slug = 'n8n')",

@@ -511,7 +511,9 @@ async fn twenty_concurrent_cancellations_refund_once() {
     let app = TestApp::spawn().await;
     let user = app.register("intan@example.com").await;
     app.fund(&user, 50_000).await;
-    let bought = app.subscribe(&user, &app.plan_id("n8n", "Basic").await).await;
+    let bought = app
+        .subscribe(&user, &app.plan_id("n8n", "Basic").await)
+        .await;
     let id = bought.data()["id"].as_str().unwrap().to_owned();
     let attempts = (0..20).map(|i| app.cancel(&user, &id, i % 4 != 0));
     let results = futures::future::join_all(attempts).await;
