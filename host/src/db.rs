@@ -70,7 +70,7 @@ impl Connection for NativeConnection {
             .0
             .query(&statement, &refs)
             .await
-            .map_err(query_failed)?;
+            .map_err(streamed_failure)?;
         let columns = rows.first().map_or_else(Vec::new, |row| {
             row.columns().iter().map(|c| c.name().to_owned()).collect()
         });
@@ -94,6 +94,26 @@ impl Connection for NativeConnection {
 
 /// How long a request may wait for a pooled client, a new connection or a recycled one.
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A query that failed once it ran, as Spin's host reports it: an error met while a query's rows
+/// stream in comes back as text, without its SQLSTATE or constraint (a FATAL one still means
+/// the connection failed). `execute` and a failed `prepare` keep both, under Spin too.
+fn streamed_failure(error: tokio_postgres::Error) -> DbError {
+    match query_failed(error) {
+        DbError::QueryFailed { code, message, .. }
+            if !code
+                .as_deref()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+        {
+            DbError::QueryFailed {
+                code: None,
+                constraint: None,
+                message: format!("db error: ERROR: {message}"),
+            }
+        }
+        other => other,
+    }
+}
 
 fn query_failed(error: tokio_postgres::Error) -> DbError {
     // The connection went away under the statement: the database, not the statement, failed.

@@ -216,12 +216,11 @@ async fn adjusted(
     statement: &str,
     params: &[Param],
 ) -> Result<RowSet, AdminError> {
-    tx.query(statement, params)
-        .await
-        .map_err(|e| match ledger::refused(e) {
-            LedgerError::Invalid("no such account") => AdminError::UserNotFound,
-            other => other.into(),
-        })
+    let outcome = tx.query(statement, params).await?;
+    if first(&outcome)?.get::<bool>("unknown_account")? {
+        return Err(AdminError::UserNotFound);
+    }
+    Ok(outcome)
 }
 
 fn first(outcome: &RowSet) -> Result<Row<'_>, DbError> {
@@ -262,6 +261,8 @@ const ADJUSTED: &str = "
     )
     SELECT (SELECT id FROM ledger_transfer) AS posted,
            EXISTS (SELECT 1 FROM ledger_paid) AS paid,
+           (SELECT debit_account_id IS NULL OR credit_account_id IS NULL FROM ledger_parties)
+               AS unknown_account,
            (SELECT balance FROM after) AS balance,
            (SELECT id FROM earlier) AS earlier,
            (SELECT amount FROM earlier) AS earlier_amount,

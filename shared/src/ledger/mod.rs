@@ -179,8 +179,10 @@ impl LedgerError {
 /// The CTEs that post the transfer a statement's `ledger_input` CTE yields: the transfer row,
 /// the conditional debit (so two concurrent debits can never spend the same rupiah), the credit
 /// and both entries. They follow `ledger_input` in a `WITH` list, so a business change and the
-/// money it moves are one statement; the statement learns the outcome from `ledger_transfer`
-/// (a row: the key was free) and `ledger_paid` (a row: the money moved). Run it inside a
+/// money it moves are one statement; the statement learns the outcome from `ledger_parties`
+/// (a NULL account id: no such account), `ledger_transfer` (a row: the key was free) and
+/// `ledger_paid` (a row: the money moved). It raises no error a caller must tell apart: under
+/// Spin, an error met while a query's rows stream in comes back as text, without its SQLSTATE. Run it inside a
 /// transaction and roll back when the money did not move: the transfer row stays otherwise.
 ///
 /// `ledger_input`'s columns: `key`, `kind`, `from_user`, `from_kind`, `to_user`, `to_kind`
@@ -190,16 +192,23 @@ impl LedgerError {
 /// debit we cannot refuse (a refund or chargeback of a top-up already spent): every other kind
 /// is paid from what the wallet holds.
 pub const POSTING: &str = "
+    ledger_parties AS (
+        SELECT i.*,
+            coalesce((SELECT id FROM ledger_accounts WHERE user_id = i.from_user),
+                     (SELECT id FROM ledger_accounts WHERE kind = i.from_kind AND user_id IS NULL))
+                AS debit_account_id,
+            coalesce((SELECT id FROM ledger_accounts WHERE user_id = i.to_user),
+                     (SELECT id FROM ledger_accounts WHERE kind = i.to_kind AND user_id IS NULL))
+                AS credit_account_id
+        FROM ledger_input i
+    ),
     ledger_transfer AS (
         INSERT INTO ledger_transfers (idempotency_key, kind, debit_account_id, credit_account_id,
             amount, description, reference, actor_id, created_at)
-        SELECT i.key, i.kind,
-            coalesce((SELECT id FROM ledger_accounts WHERE user_id = i.from_user),
-                     (SELECT id FROM ledger_accounts WHERE kind = i.from_kind AND user_id IS NULL)),
-            coalesce((SELECT id FROM ledger_accounts WHERE user_id = i.to_user),
-                     (SELECT id FROM ledger_accounts WHERE kind = i.to_kind AND user_id IS NULL)),
-            i.amount, i.description, i.reference, i.actor_id, i.created_at
-        FROM ledger_input i
+        SELECT p.key, p.kind, p.debit_account_id, p.credit_account_id, p.amount, p.description,
+            p.reference, p.actor_id, p.created_at
+        FROM ledger_parties p
+        WHERE p.debit_account_id IS NOT NULL AND p.credit_account_id IS NOT NULL
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id, kind, debit_account_id, credit_account_id, amount, created_at
     ),
@@ -297,15 +306,6 @@ pub fn posting_when(
     Ok((ctes, params))
 }
 
-/// A failed posting statement in the ledger's words.
-pub fn refused(error: DbError) -> LedgerError {
-    match error.sqlstate() {
-        // A NOT NULL account id: an account that does not exist.
-        Some("23502") => LedgerError::Invalid("no such account"),
-        _ => error.into(),
-    }
-}
-
 /// Posts a transfer in one statement (see `posting`). Call it inside a transaction: on
 /// `InsufficientCredit` the caller must roll back, which also removes the transfer row this
 /// inserted (it moved no balance and has no entries).
@@ -321,16 +321,20 @@ pub async fn post(
                 "{posting}
                  SELECT (SELECT id FROM ledger_transfer) AS posted,
                         EXISTS (SELECT 1 FROM ledger_paid) AS paid,
+                        (SELECT debit_account_id IS NULL OR credit_account_id IS NULL
+                         FROM ledger_parties) AS unknown_account,
                         (SELECT id FROM ledger_transfers WHERE idempotency_key = $1) AS existing,
                         (SELECT balance FROM ledger_accounts WHERE user_id = $3) AS balance"
             ),
             &params,
         )
-        .await
-        .map_err(refused)?;
+        .await?;
     let row = posted
         .first()
         .ok_or(LedgerError::Invalid("posting yielded no row"))?;
+    if row.get::<bool>("unknown_account")? {
+        return Err(LedgerError::Invalid("no such account"));
+    }
     let Some(transfer_id) = row.get::<Option<Uuid>>("posted")? else {
         // The key was taken. A transfer committed while this statement ran is not in its
         // snapshot: look again.

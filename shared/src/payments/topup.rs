@@ -334,8 +334,7 @@ async fn settle(
                 format!("top-up:{}", report.order_id)
             ],
         )
-        .await
-        .map_err(ledger::refused)?;
+        .await?;
     let row = outcome
         .first()
         .ok_or_else(|| DbError::Other("settling yielded no row".into()))?;

@@ -36,29 +36,20 @@ pub async fn subscribe(
     match opened {
         Ok(None) => Ok((subscription_id, true)),
         Ok(Some(earlier)) => Ok((earlier, false)),
-        // A retry of this request committed while this one ran.
-        Err(NotOpened::Replayed) => match by_idempotency_key(conn, user_id, request).await? {
+        // A retry of this request, if the key now names a subscription, else a real duplicate.
+        Err(NotOpened::Conflict) => match by_idempotency_key(conn, user_id, request).await? {
             Some(id) => Ok((id, false)),
-            None => Err(SubscriptionError::Invariant(
-                "idempotent subscription vanished".into(),
-            )),
+            None => Err(SubscriptionError::AlreadySubscribed { existing: None }),
         },
-        // Postgres may report the one-live-subscription index before the idempotency key's:
-        // a retry of this request, if the key now names a subscription, else a real duplicate.
-        Err(NotOpened::Refused(duplicate @ SubscriptionError::AlreadySubscribed { .. })) => {
-            match by_idempotency_key(conn, user_id, request).await? {
-                Some(id) => Ok((id, false)),
-                None => Err(duplicate),
-            }
-        }
         Err(NotOpened::Refused(error)) => Err(error),
     }
 }
 
 /// Why a subscription was not opened.
 enum NotOpened {
-    /// A request with the same Idempotency-Key committed while this one ran.
-    Replayed,
+    /// A request with the same Idempotency-Key, or another subscription to the same service,
+    /// committed while this one ran.
+    Conflict,
     Refused(SubscriptionError),
 }
 
@@ -67,10 +58,6 @@ impl<E: Into<SubscriptionError>> From<E> for NotOpened {
         NotOpened::Refused(error.into())
     }
 }
-
-/// The unique constraints (migrations/0004) a concurrent subscribe can trip.
-const IDEMPOTENCY_KEY_CONSTRAINT: &str = "subscriptions_user_id_idempotency_key_key";
-const ONE_LIVE_CONSTRAINT: &str = "subscriptions_one_live_per_service";
 
 async fn by_idempotency_key(
     conn: &dyn Connection,
@@ -110,8 +97,10 @@ fn replayed(
 /// Each step runs only when the ones before it succeeded (`allowed`, then `slot`, then the
 /// payment, then the subscription and its instance), and the outcome row says which one
 /// stopped it; a stop after the slot was taken (the wallet could not pay) is undone by the
-/// caller's rollback. A concurrent subscribe to the same service, or a concurrent retry, trips a
-/// unique constraint instead. The default instance is named after its service, whose slug is a
+/// caller's rollback. A concurrent subscribe to the same service or a concurrent retry (a unique
+/// constraint of the subscription) and a subdomain taken (the instance's) insert nothing rather
+/// than fail: under Spin, an error met while a query's rows stream in is text, without the
+/// constraint's name. The default instance is named after its service, whose slug is a
 /// DNS label already (migration 0002), cut as `InstanceName::slug` cuts.
 const OPEN: &str = "
     WITH replay AS (
@@ -159,6 +148,7 @@ const OPEN: &str = "
         SELECT $1, $2, a.service_id, $3, $10, a.price_monthly, $8, $11, $12, $9, $8, $8
         FROM allowed a, slot
         WHERE a.price_monthly = 0 OR EXISTS (SELECT 1 FROM ledger_paid)
+        ON CONFLICT DO NOTHING
         RETURNING id
     ),
     instance AS (
@@ -168,6 +158,7 @@ const OPEN: &str = "
             coalesce($17, rtrim(left(a.slug, 40), '-')) || '-' || $18,
             $19, $20, $21, $8, $8
         FROM subscription s, allowed a
+        ON CONFLICT DO NOTHING
         RETURNING id
     )
     SELECT (SELECT id FROM replay) AS replayed,
@@ -180,6 +171,8 @@ const OPEN: &str = "
            EXISTS (SELECT 1 FROM slot) AS slot_taken,
            (SELECT price_monthly FROM offer) AS price,
            (SELECT balance FROM ledger_accounts WHERE user_id = $2) AS balance,
+           EXISTS (SELECT 1 FROM ledger_paid) AS paid,
+           EXISTS (SELECT 1 FROM subscription) AS recorded,
            EXISTS (SELECT 1 FROM instance) AS opened";
 
 /// Opens the subscription, or says why not: `Some(id)` is the subscription an earlier request
@@ -220,17 +213,7 @@ async fn open(
                 names::resource(instance_id)
             ],
         )
-        .await
-        .map_err(|error| match error.constraint() {
-            Some(IDEMPOTENCY_KEY_CONSTRAINT) => NotOpened::Replayed,
-            Some(ONE_LIVE_CONSTRAINT) => {
-                NotOpened::Refused(SubscriptionError::AlreadySubscribed { existing: None })
-            }
-            _ if error.is_unique_violation() => {
-                NotOpened::Refused(SubscriptionError::SubdomainTaken)
-            }
-            _ => error.into(),
-        })?;
+        .await?;
     let row = outcome
         .first()
         .ok_or_else(|| DbError::Other("subscribing yielded no row".into()))?;
@@ -262,6 +245,12 @@ async fn open(
                 }
             } else if !row.get::<bool>("slot_taken")? {
                 SubscriptionError::PlanFull { plan }
+            } else if row.get::<bool>("recorded")? {
+                SubscriptionError::SubdomainTaken
+            } else if row.get::<bool>("paid")? || row.get::<i64>("price")? == 0 {
+                // Paid for, but a unique constraint refused the subscription: a concurrent
+                // request with this Idempotency-Key, or one to the same service, committed first.
+                return Err(NotOpened::Conflict);
             } else {
                 let balance = Rupiah::new(row.get::<Option<i64>>("balance")?.unwrap_or_default());
                 LedgerError::insufficient(balance, row.get("price")?).into()
