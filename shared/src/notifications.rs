@@ -47,6 +47,12 @@ pub struct Notice<'a> {
     pub dedupe_key: String,
 }
 
+/// The notifications' columns, for a statement that records a notice as part of a larger one:
+/// `INSERT` this, then a `SELECT` of the values in this order, `ON CONFLICT (dedupe_key) DO
+/// NOTHING` (once per event).
+pub const INSERT: &str =
+    "INSERT INTO notifications (user_id, kind, subscription_id, title, body, dedupe_key, created_at)";
+
 /// Records a notice in the caller's transaction, once per event.
 pub async fn notify(
     conn: &dyn Connection,
@@ -54,9 +60,9 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO notifications (user_id, kind, subscription_id, title, body, dedupe_key, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (dedupe_key) DO NOTHING",
+        &format!(
+            "{INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING"
+        ),
         params![
             notice.user_id,
             notice.kind.as_str(),

@@ -6,9 +6,10 @@ use spincat::admin::{self, Adjustment, AdminError};
 use spincat::auth::{Principal, Role};
 use spincat::ledger::LedgerError;
 use spincat::payments::{self, Applied, GatewayReport};
+use spincat::renewals::{self, RenewalSettings};
 use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionError};
 use spincat_tests::counting::CountingDatabase;
-use spincat_tests::TestApp;
+use spincat_tests::{bulk, TestApp};
 use uuid::Uuid;
 
 const MOST: usize = 3;
@@ -265,5 +266,53 @@ async fn a_cancellation_refunds_the_unused_time_once_in_three_round_trips_or_few
 
     assert_eq!(app.balance(&ana.id).await, before + refunded);
     app.assert_quota_consistent().await;
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_run_charges_each_period_in_three_round_trips() {
+    let app = TestApp::spawn().await;
+    let counting = CountingDatabase::connect_lazily(&app.database_url);
+    let now = app.now();
+    bulk::seed_due_subscriptions(&app.db, "paying", 40, 50_000, now).await;
+    bulk::seed_due_subscriptions(&app.db, "short", 5, 10_000, now).await;
+    let settings = RenewalSettings {
+        grace_period_days: 7,
+        suspension_retention_days: 14,
+        low_credit_warning_days: 3,
+        batch_size: 1_000,
+        runners: 1,
+    };
+    counting.take_round_trips();
+
+    let run = renewals::run(&counting, &settings, now).await.unwrap();
+    assert_eq!(
+        (run.renewed, run.in_grace, run.failed),
+        (40, 5, 0),
+        "{run:?}"
+    );
+    let sent = counting.take_round_trips();
+    // Claims of up to 32 due subscriptions (45 due: two, and a last one that finds none), a
+    // charge in three, a grace period started in one.
+    let claims = 3;
+    println!("a renewal run over 45 due subscriptions: {sent} round trips");
+    assert!(sent <= claims + MOST * 40 + 5, "{sent} round trips");
+
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'RENEWED'")
+            .await,
+        40
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'GRACE_STARTED'")
+            .await,
+        5
+    );
+    assert_eq!(
+        app.count("SELECT coalesce(sum(balance), 0)::bigint FROM ledger_accounts WHERE user_id IS NOT NULL")
+            .await,
+        5 * 10_000,
+        "the paying wallets paid one period each, the short ones nothing"
+    );
     app.assert_ledger_sound().await;
 }

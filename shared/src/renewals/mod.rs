@@ -1,10 +1,15 @@
 //! The renewal run: every due subscription renewed from its wallet exactly once per period, short
 //! wallets given a grace period, the unpaid suspended and later expired, the paid resumed.
 //!
-//! Each subscription is handled in its own transaction, claimed with `FOR UPDATE SKIP LOCKED`,
-//! so runners started together share the work and never handle one subscription twice; every
-//! charge carries the key `renewal:<subscription>:<period start>`, so no period is ever charged
-//! twice, whatever crashes or overlaps. A run missed for days catches up period by period.
+//! A runner claims a batch of due subscriptions at a time with `FOR UPDATE SKIP LOCKED`, marking
+//! them as seen by this run, so runners started together share the work and never handle one
+//! subscription twice. Each step after that (a period charged, a grace period started, a
+//! suspension, an ending) is one statement that changes the subscription only if it is still as
+//! claimed, with its notice; a charge, with its money, inside `BEGIN`/`COMMIT`: three round trips.
+//! Every charge carries the key `renewal:<subscription>:<period start>`, so no period is ever
+//! charged twice, whatever crashes or overlaps; a crash between steps leaves a subscription paid
+//! up to some period, which the next run goes on from. A run missed for days catches up period by
+//! period.
 
 mod settings;
 
@@ -18,11 +23,11 @@ pub use settings::RenewalSettings;
 use crate::billing::Period;
 use crate::ledger::{self, LedgerError, Transfer, TransferKind};
 use crate::money::Rupiah;
-use crate::notifications::{self, Kind, Notice};
+use crate::notifications::{self, Kind};
 use crate::params;
-use crate::ports::db::{Connection, Database, DbError, FromRow, Row};
+use crate::ports::db::{Connection, Database, DbError, FromRow, Param, Row, RowSet};
 use crate::states::{InstanceStatus, State, SubscriptionStatus};
-use crate::subscriptions::end_now;
+use crate::subscriptions;
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,7 +39,7 @@ pub struct RenewalSummary {
     pub suspended: u32,
     pub expired: u32,
     pub cancelled: u32,
-    /// Subscriptions whose transaction failed; the next run tries again.
+    /// Subscriptions a step failed for; the next run goes on from the last step that succeeded.
     pub failed: u32,
     pub duration_ms: u64,
 }
@@ -50,17 +55,16 @@ struct Outcome {
     cancelled: bool,
 }
 
-/// The subscriptions a run acts on: active ones whose period has ended, and suspended ones
-/// (whose period has always ended: it was never paid), each once per run. Written so that the
-/// claim walks the partial index on `period_end` instead of scanning every subscription; the
-/// states are written out as that index's predicate (migrations/0004) is, for the planner to
-/// match them.
-const DUE: &str = "s.status IN ('ACTIVE', 'SUSPENDED') AND s.period_end <= $1
-     AND s.last_renewal_run IS DISTINCT FROM $2";
+/// How many due subscriptions a runner claims at a time: one claim's round trip shared by many
+/// renewals, and few enough left for the next run when a runner dies holding them.
+const BATCH: i64 = 32;
 
+/// A due subscription as claimed. A step changes it only while its status, period and plan are
+/// still these: a user's cancellation or upgrade in between makes the step change nothing.
 struct Due {
     id: Uuid,
     user_id: Uuid,
+    plan_id: Uuid,
     status: SubscriptionStatus,
     price: Rupiah,
     period: Period,
@@ -68,6 +72,8 @@ struct Due {
     grace_ends_at: Option<DateTime<Utc>>,
     suspended_at: Option<DateTime<Utc>>,
     service: String,
+    /// The wallet as claimed: a charge it cannot pay is not tried (a concurrent spend still
+    /// makes a tried charge come up short).
     balance: Rupiah,
 }
 
@@ -76,6 +82,7 @@ impl FromRow for Due {
         Ok(Self {
             id: row.get("id")?,
             user_id: row.get("user_id")?,
+            plan_id: row.get("plan_id")?,
             status: row.get("status")?,
             price: row.get("plan_price")?,
             period: Period {
@@ -126,94 +133,71 @@ async fn runner(
 ) -> Result<RenewalSummary, DbError> {
     let mut summary = RenewalSummary::default();
     loop {
-        let handled = crate::transaction!(conn, |tx| -> Result<Option<Outcome>, LedgerError> {
-            renew_next(tx, settings, run_id, now).await
-        })
-        .await;
-        match handled {
-            Ok(Some(outcome)) => {
-                summary.renewed += outcome.renewed;
-                summary.resumed += u32::from(outcome.resumed);
-                summary.in_grace += u32::from(outcome.in_grace);
-                summary.suspended += u32::from(outcome.suspended);
-                summary.expired += u32::from(outcome.expired);
-                summary.cancelled += u32::from(outcome.cancelled);
-            }
-            Ok(None) => break,
-            Err(error) => {
-                summary.failed += 1;
-                tracing::warn!(error = %error, "a renewal failed; the next run retries it");
-                // Step past it for this run, so one bad subscription cannot stall the others.
-                skip_failed(conn, run_id, now).await?;
+        let batch = conn
+            .fetch_all::<Due>(CLAIM, params![now, run_id, BATCH])
+            .await?;
+        if batch.is_empty() {
+            return Ok(summary);
+        }
+        for due in batch {
+            match renew(conn, settings, due, now).await {
+                Ok(outcome) => {
+                    summary.renewed += outcome.renewed;
+                    summary.resumed += u32::from(outcome.resumed);
+                    summary.in_grace += u32::from(outcome.in_grace);
+                    summary.suspended += u32::from(outcome.suspended);
+                    summary.expired += u32::from(outcome.expired);
+                    summary.cancelled += u32::from(outcome.cancelled);
+                }
+                Err(error) => {
+                    summary.failed += 1;
+                    tracing::warn!(error = %error, "a renewal failed; the next run retries it");
+                }
             }
         }
     }
-    Ok(summary)
 }
 
-/// After a failed transaction, marks the first due subscription nobody holds as seen by this run.
-async fn skip_failed(
+/// Claims up to `$3` subscriptions due at `$1` for run `$2`: active ones whose period has ended,
+/// and suspended ones (whose period has always ended: it was never paid), each once per run.
+/// Written so that the claim walks the partial index on `period_end` instead of scanning every
+/// subscription; the states are written out as that index's predicate (migrations/0004) is, for
+/// the planner to match them.
+const CLAIM: &str = "
+    UPDATE subscriptions s SET last_renewal_run = $2
+    FROM plans p, services sv, ledger_accounts a
+    WHERE s.id = ANY (ARRAY (SELECT s.id FROM subscriptions s
+                             WHERE s.status IN ('ACTIVE', 'SUSPENDED') AND s.period_end <= $1
+                               AND s.last_renewal_run IS DISTINCT FROM $2
+                             ORDER BY s.period_end LIMIT $3 FOR UPDATE SKIP LOCKED))
+      AND p.id = s.plan_id AND sv.id = s.service_id AND a.user_id = s.user_id
+    RETURNING s.id, s.user_id, s.plan_id, s.status, p.price_monthly AS plan_price,
+              s.period_start, s.period_end, s.anchor_day, s.auto_renew, s.cancel_at_period_end,
+              s.grace_ends_at, s.suspended_at, sv.name AS service, a.balance";
+
+/// Takes one claimed subscription as far as it goes this run.
+async fn renew(
     conn: &dyn Connection,
-    run_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    conn.execute(
-        &format!(
-            "UPDATE subscriptions SET last_renewal_run = $2 WHERE id = (
-                 SELECT s.id FROM subscriptions s WHERE {DUE}
-                 ORDER BY s.period_end LIMIT 1 FOR UPDATE SKIP LOCKED)"
-        ),
-        params![now, run_id],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn renew_next(
-    tx: &dyn Connection,
     settings: &RenewalSettings,
-    run_id: Uuid,
+    mut due: Due,
     now: DateTime<Utc>,
-) -> Result<Option<Outcome>, LedgerError> {
-    let claimed = tx
-        .fetch_optional::<Due>(
-            &format!(
-                "UPDATE subscriptions s SET last_renewal_run = $2
-                 FROM plans p, services sv, ledger_accounts a
-                 WHERE s.id = (SELECT s.id FROM subscriptions s WHERE {DUE}
-                               ORDER BY s.period_end LIMIT 1 FOR UPDATE SKIP LOCKED)
-                   AND p.id = s.plan_id AND sv.id = s.service_id AND a.user_id = s.user_id
-                 RETURNING s.id, s.user_id, s.status, p.price_monthly AS plan_price,
-                           s.period_start, s.period_end, s.anchor_day, s.auto_renew,
-                           s.cancel_at_period_end, s.grace_ends_at, s.suspended_at,
-                           sv.name AS service, a.balance"
-            ),
-            params![now, run_id],
-        )
-        .await?;
-    let Some(due) = claimed else {
-        return Ok(None);
-    };
+) -> Result<Outcome, LedgerError> {
     let mut outcome = Outcome::default();
-
     if due.status == SubscriptionStatus::Active && due.ends {
-        end_now(
-            tx,
-            due.id,
+        outcome.cancelled = end(
+            conn,
+            &due,
             SubscriptionStatus::Cancelled,
             due.period.end,
+            None,
             now,
         )
         .await?;
-        outcome.cancelled = true;
-        return Ok(Some(outcome));
+        return Ok(outcome);
     }
     if let Some(suspended_at) = due.suspended_at {
         if now >= suspended_at + Duration::days(settings.suspension_retention_days) {
-            end_now(tx, due.id, SubscriptionStatus::Expired, now, now).await?;
-            notice(
-                tx,
-                &due,
+            let notice = due.notice(
                 Kind::Expired,
                 "Your subscription has expired",
                 format!(
@@ -221,97 +205,59 @@ async fn renew_next(
                     due.service, settings.suspension_retention_days
                 ),
                 format!("expired:{}", due.id),
+            );
+            outcome.expired = end(
+                conn,
+                &due,
+                SubscriptionStatus::Expired,
+                now,
+                Some(notice),
                 now,
             )
             .await?;
-            outcome.expired = true;
-            return Ok(Some(outcome));
+            return Ok(outcome);
         }
     }
 
     // Charge period by period until the subscription is paid up to now.
-    let mut period = due.period;
-    // Read with the claim; a concurrent spend makes the charge below fail and the run retry.
-    let mut balance = due.balance;
-    while period.end <= now && balance >= due.price {
-        let next = period.next();
-        if due.price > Rupiah::ZERO {
-            let charge = Transfer::charge(
-                format!("renewal:{}:{}", due.id, next.start.timestamp()),
-                TransferKind::Renewal,
-                due.user_id,
-                due.price,
-                format!(
-                    "{} renewal until {}",
-                    due.service,
-                    next.end.format("%Y-%m-%d")
-                ),
-                due.id,
-            );
-            ledger::post(tx, &charge, now).await?;
-            balance = balance.checked_sub(due.price).unwrap_or(Rupiah::ZERO);
+    let balance = loop {
+        if due.period.end > now {
+            return Ok(outcome);
         }
-        notice(
-            tx,
-            &due,
-            Kind::Renewed,
-            "Subscription renewed",
-            format!(
-                "{} renewed until {} for {} rupiah.",
-                due.service,
-                next.end.format("%Y-%m-%d"),
-                due.price.amount()
-            ),
-            format!("renewed:{}:{}", due.id, next.start.timestamp()),
-            now,
-        )
-        .await?;
-        period = next;
-        outcome.renewed += 1;
-    }
-    if outcome.renewed > 0 {
-        tx.execute(
-            "UPDATE subscriptions SET period_start = $2, period_end = $3, price_monthly = $4,
-                 failed_charges = 0, grace_ends_at = NULL, updated_at = $5
-             WHERE id = $1",
-            params![due.id, period.start, period.end, due.price.amount(), now],
-        )
-        .await?;
-    }
-    if period.end > now {
-        if due.status == SubscriptionStatus::Suspended {
-            resume(tx, &due, now).await?;
-            outcome.resumed = true;
+        if due.balance < due.price {
+            break due.balance;
         }
-        return Ok(Some(outcome));
-    }
+        match charge(conn, &due, now).await? {
+            Charged::Paid => {
+                outcome.renewed += 1;
+                due.balance = due.balance.checked_sub(due.price).unwrap_or(Rupiah::ZERO);
+                due.period = due.period.next();
+                if due.status == SubscriptionStatus::Suspended && due.period.end > now {
+                    due.status = SubscriptionStatus::Active;
+                    outcome.resumed = true;
+                }
+                due.grace_ends_at = None;
+            }
+            Charged::Short(balance) => break balance,
+            Charged::Changed => return Ok(outcome),
+        }
+    };
 
     // Still owing a period the wallet cannot pay.
-    tx.execute(
-        "UPDATE subscriptions SET failed_charges = failed_charges + 1, updated_at = $2 WHERE id = $1",
-        params![due.id, now],
-    )
-    .await?;
     if due.status == SubscriptionStatus::Suspended {
-        return Ok(Some(outcome));
+        owe(conn, &due, None, None, false, now).await?;
+        return Ok(outcome);
     }
     let grace_ends = due
         .grace_ends_at
-        .unwrap_or(period.end + Duration::days(settings.grace_period_days));
+        .unwrap_or(due.period.end + Duration::days(settings.grace_period_days));
     if now < grace_ends {
         let started = due.grace_ends_at.is_none();
-        if started {
-            tx.execute(
-                "UPDATE subscriptions SET grace_ends_at = $2 WHERE id = $1",
-                params![due.id, grace_ends],
-            )
-            .await?;
-        }
         let (kind, title, key) = if started {
             (
                 Kind::GraceStarted,
                 "Renewal failed: grace period started",
-                format!("grace-started:{}:{}", due.id, period.end.timestamp()),
+                format!("grace-started:{}:{}", due.id, due.period.end.timestamp()),
             )
         } else {
             (
@@ -320,28 +266,17 @@ async fn renew_next(
                 format!("grace-reminder:{}:{}", due.id, now.format("%Y-%m-%d")),
             )
         };
-        notice(
-            tx,
-            &due,
-            kind,
-            title,
-            format!(
-                "{} costs {} rupiah and your wallet holds {}. Top up before {} to keep it running.",
-                due.service,
-                due.price.amount(),
-                balance.amount(),
-                grace_ends.format("%Y-%m-%d %H:%M UTC")
-            ),
-            key,
-            now,
-        )
-        .await?;
-        outcome.in_grace = true;
+        let body = format!(
+            "{} costs {} rupiah and your wallet holds {}. Top up before {} to keep it running.",
+            due.service,
+            due.price.amount(),
+            balance.amount(),
+            grace_ends.format("%Y-%m-%d %H:%M UTC")
+        );
+        let notice = due.notice(kind, title, body, key);
+        outcome.in_grace = owe(conn, &due, Some(notice), Some(grace_ends), false, now).await?;
     } else {
-        suspend(tx, &due, now).await?;
-        notice(
-            tx,
-            &due,
+        let notice = due.notice(
             Kind::Suspended,
             "Subscription suspended",
             format!(
@@ -350,77 +285,266 @@ async fn renew_next(
                 due.price.amount(),
                 settings.suspension_retention_days
             ),
-            format!("suspended:{}:{}", due.id, period.end.timestamp()),
-            now,
-        )
-        .await?;
-        outcome.suspended = true;
+            format!("suspended:{}:{}", due.id, due.period.end.timestamp()),
+        );
+        outcome.suspended = owe(conn, &due, Some(notice), None, true, now).await?;
     }
-    Ok(Some(outcome))
+    Ok(outcome)
 }
 
-async fn notice(
-    tx: &dyn Connection,
-    due: &Due,
+/// What the user is told about a step, kept once per `dedupe_key`.
+struct Notice {
     kind: Kind,
-    title: &str,
+    title: &'static str,
     body: String,
     dedupe_key: String,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    notifications::notify(
-        tx,
+}
+
+impl Due {
+    fn notice(&self, kind: Kind, title: &'static str, body: String, dedupe_key: String) -> Notice {
         Notice {
-            user_id: due.user_id,
             kind,
-            subscription_id: Some(due.id),
             title,
             body,
             dedupe_key,
-        },
-        now,
-    )
-    .await?;
-    Ok(())
+        }
+    }
+
+    /// The parameters every step's statement starts with: `$1` the subscription, changed only
+    /// while `$2` its status, `$3` its period end and `$4` its plan are as claimed; `$5` now;
+    /// `$6` its user; the notice, written when `$7`: `$8` kind, `$9` title, `$10` body, `$11`
+    /// key.
+    fn step(&self, notice: Option<Notice>, now: DateTime<Utc>) -> Vec<Param> {
+        let notice = notice.as_ref();
+        params![
+            self.id,
+            self.status,
+            self.period.end,
+            self.plan_id,
+            now,
+            self.user_id,
+            notice.is_some(),
+            notice.map(|n| n.kind.as_str()),
+            notice.map(|n| n.title),
+            notice.map(|n| n.body.as_str()),
+            notice.map(|n| n.dedupe_key.as_str())
+        ]
+        .to_vec()
+    }
 }
 
-/// Stops the app (scaled to zero by the next apply) and keeps its data.
-async fn suspend(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), DbError> {
-    tx.execute(
-        "UPDATE subscriptions SET status = $3, suspended_at = $2, updated_at = $2 WHERE id = $1",
-        params![due.id, now, SubscriptionStatus::Suspended],
+/// The notice of a step whose changed subscription is the CTE `changed`.
+fn notice_cte(changed: &str) -> String {
+    format!(
+        "notice AS (
+             {} SELECT $6, $8, $1, $9, $10, $11, $5 FROM {changed} WHERE $7
+             ON CONFLICT (dedupe_key) DO NOTHING
+         )",
+        notifications::INSERT
     )
-    .await?;
-    tx.execute(
-        "UPDATE instances SET status = $3, apply_pending = true, updated_at = $2
-         WHERE subscription_id = $1 AND status = ANY($4)",
-        params![
-            due.id,
-            now,
-            InstanceStatus::Suspended,
-            InstanceStatus::param(&[InstanceStatus::Running, InstanceStatus::Stopped])
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
-async fn resume(tx: &dyn Connection, due: &Due, now: DateTime<Utc>) -> Result<(), DbError> {
-    tx.execute(
-        "UPDATE subscriptions SET status = $3, suspended_at = NULL, updated_at = $2 WHERE id = $1",
-        params![due.id, now, SubscriptionStatus::Active],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE instances SET status = $3, apply_pending = true, updated_at = $2
-         WHERE subscription_id = $1 AND status = $4",
-        params![
-            due.id,
-            now,
-            InstanceStatus::Running,
-            InstanceStatus::Suspended
-        ],
-    )
-    .await?;
-    Ok(())
+/// How charging one period went.
+enum Charged {
+    /// Paid (free plans pay nothing): the period moved on.
+    Paid,
+    /// The wallet holds less than the price.
+    Short(Rupiah),
+    /// The subscription is no longer as claimed (or another run charged it): nothing changed.
+    Changed,
+}
+
+/// Why a charge's transaction rolled back.
+enum Unpaid {
+    Short(Rupiah),
+    Changed,
+    Failed(LedgerError),
+}
+
+impl From<DbError> for Unpaid {
+    fn from(error: DbError) -> Self {
+        Unpaid::Failed(error.into())
+    }
+}
+
+/// Charges the period after `due.period` and moves the subscription into it, with its notice
+/// (and, when that pays it up, a suspended subscription resumed): one statement in a transaction
+/// that rolls back unless the money moved.
+async fn charge(
+    conn: &dyn Connection,
+    due: &Due,
+    now: DateTime<Utc>,
+) -> Result<Charged, LedgerError> {
+    let next = due.period.next();
+    let notice = due.notice(
+        Kind::Renewed,
+        "Subscription renewed",
+        format!(
+            "{} renewed until {} for {} rupiah.",
+            due.service,
+            next.end.format("%Y-%m-%d"),
+            due.price.amount()
+        ),
+        format!("renewed:{}:{}", due.id, next.start.timestamp()),
+    );
+    let mut params = due.step(Some(notice), now);
+    params.extend_from_slice(params![
+        next.start,
+        next.end,
+        due.price.amount(),
+        due.price > Rupiah::ZERO,
+        due.status == SubscriptionStatus::Suspended && next.end > now,
+        SubscriptionStatus::Active,
+        InstanceStatus::Running,
+        InstanceStatus::Suspended
+    ]);
+    let transfer = Transfer::charge(
+        format!("renewal:{}:{}", due.id, next.start.timestamp()),
+        TransferKind::Renewal,
+        due.user_id,
+        // Posted only when the plan costs something; a transfer is strictly positive.
+        due.price.max(Rupiah::new(1)),
+        format!(
+            "{} renewal until {}",
+            due.service,
+            next.end.format("%Y-%m-%d")
+        ),
+        due.id,
+    );
+    let (posting, transfer_params) =
+        ledger::posting_when(&transfer, now, params.len() + 1, "current WHERE $15")?;
+    params.extend(transfer_params);
+    let statement = CHARGE
+        .replace("{POSTING}", &posting)
+        .replace("{NOTICE}", &notice_cte("changed"));
+    let charged = crate::transaction!(conn, |tx| -> Result<(), Unpaid> {
+        let rows = tx.query(&statement, &params).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| DbError::Other("charging yielded no row".into()))?;
+        if row.get::<bool>("renewed")? {
+            Ok(())
+        } else if row.get::<bool>("refused")? {
+            Err(Unpaid::Short(row.get("balance")?))
+        } else {
+            Err(Unpaid::Changed)
+        }
+    })
+    .await;
+    match charged {
+        Ok(()) => Ok(Charged::Paid),
+        Err(Unpaid::Short(balance)) => Ok(Charged::Short(balance)),
+        Err(Unpaid::Changed) => Ok(Charged::Changed),
+        Err(Unpaid::Failed(error)) => Err(error),
+    }
+}
+
+/// After the step's `$1` to `$11`: the next period (`$12` start, `$13` end), `$14` its price,
+/// charged when `$15`; `$16` whether it resumes a suspended subscription (`$17` active, its
+/// instance from `$19` to `$18` running); the charge from `$20` on. `current` is read before
+/// the money moves and `changed` after, so the period moves only with the money.
+const CHARGE: &str = "
+    WITH current AS (
+        SELECT id FROM subscriptions
+        WHERE id = $1 AND status = $2 AND period_end = $3 AND plan_id = $4
+    ),
+    {POSTING},
+    changed AS (
+        UPDATE subscriptions SET period_start = $12, period_end = $13, price_monthly = $14,
+            failed_charges = 0, grace_ends_at = NULL,
+            status = CASE WHEN $16 THEN $17 ELSE status END,
+            suspended_at = CASE WHEN $16 THEN NULL ELSE suspended_at END, updated_at = $5
+        WHERE id = $1 AND status = $2 AND period_end = $3 AND plan_id = $4
+          AND (NOT $15 OR EXISTS (SELECT 1 FROM ledger_paid))
+        RETURNING id
+    ),
+    resumed AS (
+        UPDATE instances i SET status = $18, apply_pending = true, updated_at = $5
+        FROM changed c WHERE $16 AND i.subscription_id = c.id AND i.status = $19
+    ),
+    {NOTICE}
+    SELECT EXISTS (SELECT 1 FROM changed) AS renewed,
+           EXISTS (SELECT 1 FROM ledger_transfer) AND NOT EXISTS (SELECT 1 FROM ledger_paid)
+               AS refused,
+           (SELECT balance FROM ledger_accounts WHERE user_id = $6) AS balance";
+
+/// Records a period the wallet could not pay: a failed charge counted, the grace period's end
+/// set when one starts, or the subscription suspended with its instance stopped (scaled to zero
+/// by the next apply, its data kept). Whether the subscription was still as claimed.
+async fn owe(
+    conn: &dyn Connection,
+    due: &Due,
+    notice: Option<Notice>,
+    grace_ends: Option<DateTime<Utc>>,
+    suspend: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let mut params = due.step(notice, now);
+    params.extend_from_slice(params![
+        grace_ends,
+        suspend,
+        SubscriptionStatus::Suspended,
+        InstanceStatus::Suspended,
+        InstanceStatus::param(&[InstanceStatus::Running, InstanceStatus::Stopped])
+    ]);
+    let rows = conn
+        .query(&OWE.replace("{NOTICE}", &notice_cte("changed")), &params)
+        .await?;
+    changed(&rows)
+}
+
+/// After the step's `$1` to `$11`: `$12` the grace period's end, if one starts; suspended when
+/// `$13` (`$14` the status, its instance `$15` from one of `$16`).
+const OWE: &str = "
+    WITH changed AS (
+        UPDATE subscriptions SET failed_charges = failed_charges + 1,
+            grace_ends_at = coalesce(grace_ends_at, $12),
+            status = CASE WHEN $13 THEN $14 ELSE status END,
+            suspended_at = CASE WHEN $13 THEN $5 ELSE suspended_at END, updated_at = $5
+        WHERE id = $1 AND status = $2 AND period_end = $3 AND plan_id = $4
+        RETURNING id
+    ),
+    stopped AS (
+        UPDATE instances i SET status = $15, apply_pending = true, updated_at = $5
+        FROM changed c WHERE $13 AND i.subscription_id = c.id AND i.status = ANY ($16)
+    ),
+    {NOTICE}
+    SELECT EXISTS (SELECT 1 FROM changed) AS changed";
+
+/// Ends the subscription as `status` at `ended_at` (its quota slot freed, its instance marked for
+/// teardown), with its notice. Whether the subscription was still as claimed.
+async fn end(
+    conn: &dyn Connection,
+    due: &Due,
+    status: SubscriptionStatus,
+    ended_at: DateTime<Utc>,
+    notice: Option<Notice>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let mut params = due.step(notice, now);
+    params.extend_from_slice(params![status, ended_at]);
+    let statement = END
+        .replace("{ENDING}", &subscriptions::ending(5))
+        .replace("{NOTICE}", &notice_cte("ended"));
+    let rows = conn.query(&statement, &params).await?;
+    changed(&rows)
+}
+
+/// After the step's `$1` to `$11`: `$12` the status it ends in, `$13` when.
+const END: &str = "
+    WITH ended AS (
+        UPDATE subscriptions SET status = $12, auto_renew = false, ended_at = $13, updated_at = $5
+        WHERE id = $1 AND status = $2 AND period_end = $3 AND plan_id = $4
+        RETURNING id, plan_id
+    ),
+    {ENDING},
+    {NOTICE}
+    SELECT EXISTS (SELECT 1 FROM ended) AS changed";
+
+/// Whether a step's statement found the subscription as claimed.
+fn changed(rows: &RowSet) -> Result<bool, DbError> {
+    let row = rows
+        .first()
+        .ok_or_else(|| DbError::Other("a renewal step yielded no row".into()))?;
+    row.get("changed")
 }

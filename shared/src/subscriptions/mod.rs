@@ -39,7 +39,7 @@ const ENDING: &str = "
     )";
 
 /// `ENDING` for a statement whose timestamp is parameter `$n`.
-fn ending(now_param: usize) -> String {
+pub(crate) fn ending(now_param: usize) -> String {
     ENDING.replace("$now", &format!("${now_param}"))
 }
 
