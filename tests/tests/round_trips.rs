@@ -5,6 +5,7 @@
 use spincat::admin::{self, Adjustment, AdminError};
 use spincat::auth::{Principal, Role};
 use spincat::ledger::LedgerError;
+use spincat::money::Rupiah;
 use spincat::payments::{self, Applied, GatewayReport};
 use spincat::renewals::{self, RenewalSettings};
 use spincat::subscriptions::{self, InstanceName, SubscribeRequest, SubscriptionError};
@@ -215,6 +216,59 @@ async fn a_settlement_credits_the_wallet_once_in_three_round_trips_or_fewer() {
             .await,
         1
     );
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_takes_the_money_back_once_in_three_round_trips_or_fewer() {
+    let app = TestApp::spawn().await;
+    let counting = CountingDatabase::connect_lazily(&app.database_url);
+    let conn = spincat::ports::Database::connect(&counting).await.unwrap();
+    let ana = app.register("ana@example.com").await;
+    let order = app
+        .post_as(
+            "/api/user/wallet/topup",
+            &ana.access_token,
+            serde_json::json!({ "amount": 25_000 }),
+        )
+        .await;
+    let order_id = order.data()["orderId"].as_str().unwrap().to_owned();
+    let report = |status: &str, reversed: Option<&str>| {
+        GatewayReport::from_json(&serde_json::json!({
+            "order_id": order_id,
+            "status_code": "200",
+            "gross_amount": "25000.00",
+            "transaction_status": status,
+            "refund_amount": reversed,
+        }))
+        .unwrap()
+    };
+    let paid = payments::apply_report(conn.as_ref(), &report("settlement", None), app.now()).await;
+    assert!(matches!(paid, Ok(Applied::Credited)), "{paid:?}");
+    counting.take_round_trips();
+
+    let partial = report("partial_refund", Some("10000.00"));
+    let first = payments::apply_report(conn.as_ref(), &partial, app.now()).await;
+    assert_eq!(
+        first.unwrap(),
+        Applied::Reversed {
+            amount: Rupiah::new(10_000)
+        }
+    );
+    at_most_three(&counting, "partial refund");
+    let again = payments::apply_report(conn.as_ref(), &partial, app.now()).await;
+    assert!(matches!(again, Ok(Applied::Ignored { .. })), "{again:?}");
+    at_most_three(&counting, "partial refund, duplicate");
+    let rest = payments::apply_report(conn.as_ref(), &report("refund", None), app.now()).await;
+    assert_eq!(
+        rest.unwrap(),
+        Applied::Reversed {
+            amount: Rupiah::new(15_000)
+        }
+    );
+    at_most_three(&counting, "refund of the rest");
+
+    assert_eq!(app.balance(&ana.id).await, 0);
     app.assert_ledger_sound().await;
 }
 

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use spincat::payments::{self, Applied, GatewayReport};
+use spincat::ports::Database;
 use spincat_tests::midtrans::{notification_for, sign, Fault, SERVER_KEY};
 use spincat_tests::{Options, TestApp, TestUser};
 
@@ -391,6 +393,97 @@ async fn refunds_and_chargebacks_take_the_money_back_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_partial_refunds_take_back_each_rupiah_once() {
+    let app = TestApp::spawn().await;
+    let user = app.register("kartika@example.com").await;
+    let order = top_up(&app, &user, 30_000).await;
+    app.midtrans.deliver(&order, "settlement-gopay").await;
+    app.fund(&user, 10_000).await;
+
+    // Through the webhook: the total Midtrans has refunded grows, and each of its notifications
+    // arrives four times at once (the status API confirms each, so a round's reports agree).
+    for (status, total) in [
+        ("partial_refund", 10_000),
+        ("partial_refund", 20_000),
+        ("refund", 30_000),
+    ] {
+        app.midtrans.set_status(&order, status, None);
+        app.midtrans
+            .set_reversed_amount(&order, &format!("{total}.00"));
+        let mut body = notification_for(&order, 30_000, "refund-gopay");
+        body["transaction_status"] = json!(status);
+        body["refund_amount"] = json!(format!("{total}.00"));
+        sign(&mut body, SERVER_KEY);
+        let delivered = futures::future::join_all(
+            (0..4).map(|_| app.midtrans.post_notification(&order, &body)),
+        )
+        .await;
+        assert!(
+            delivered.iter().all(|(code, _)| *code == 200),
+            "{delivered:?}"
+        );
+        assert_eq!(
+            app.balance(&user.id).await,
+            40_000 - total,
+            "{status} {total}"
+        );
+    }
+    assert_eq!(topup_status(&app, &order).await, "REFUNDED");
+
+    // Reports of different totals racing, each on its own connection, straight into the
+    // domain: whichever order they commit in, each rupiah goes back once.
+    let second = top_up(&app, &user, 20_000).await;
+    app.midtrans.deliver(&second, "settlement-gopay").await;
+    let database = spincat_host::db::NativeDatabase::connect_lazily(&app.database_url, 8).unwrap();
+    let race = [5_000, 12_000, 20_000, 5_000, 12_000, 20_000].map(|total| {
+        let report = GatewayReport::from_json(&json!({
+            "order_id": second,
+            "status_code": "200",
+            "gross_amount": "20000.00",
+            "transaction_status": if total < 20_000 { "partial_refund" } else { "refund" },
+            "refund_amount": format!("{total}.00"),
+        }))
+        .unwrap();
+        let database = database.clone();
+        let now = app.now();
+        async move {
+            let conn = Database::connect(&database).await.unwrap();
+            payments::apply_report(conn.as_ref(), &report, now)
+                .await
+                .unwrap()
+        }
+    });
+    let applied = futures::future::join_all(race).await;
+    let moved: i64 = applied
+        .iter()
+        .filter_map(|applied| match applied {
+            Applied::Reversed { amount } => Some(amount.amount()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(moved, 20_000, "{applied:?}");
+
+    assert_eq!(app.balance(&user.id).await, 10_000);
+    for (order, amount) in [(&order, 30_000), (&second, 20_000)] {
+        let row = app
+            .db
+            .query_one(
+                "SELECT p.reversed_amount, sum(t.amount)::bigint FROM topups p
+                 JOIN ledger_transfers t ON t.kind = 'TOP_UP_REVERSAL' AND t.reference = p.order_id
+                 WHERE p.order_id = $1 GROUP BY p.reversed_amount",
+                &[order],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (amount, amount)
+        );
+    }
+    app.assert_ledger_sound().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_altered_notifications_are_refused_and_credit_nothing() {
     let app = TestApp::spawn().await;
     let user = app.register("joko@example.com").await;
@@ -609,6 +702,20 @@ async fn the_ledger_check_catches_a_tampered_cache() {
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert!(
         report.problems[0].contains("caches 10001"),
+        "{:?}",
+        report.problems
+    );
+
+    app.db
+        .execute(
+            "UPDATE topups SET reversed_amount = 2500 WHERE order_id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+    let report = spincat::ledger::check(conn.as_ref()).await.unwrap();
+    assert!(
+        report.problems[1].contains("records 2500 reversed but its reversals sum to 0"),
         "{:?}",
         report.problems
     );

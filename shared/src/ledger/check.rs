@@ -20,8 +20,9 @@ impl LedgerReport {
 }
 
 /// Checks that every transfer is exactly one debit and one matching credit, that every wallet's
-/// cached balance equals the sum of its entries, and that every wallet entry's running balance
-/// follows from the ones before it.
+/// cached balance equals the sum of its entries, that every wallet entry's running balance
+/// follows from the ones before it, and that every top-up's reversed amount is what its
+/// reversals moved.
 pub async fn check(conn: &dyn Connection) -> Result<LedgerReport, DbError> {
     let mut problems = Vec::new();
 
@@ -82,6 +83,26 @@ pub async fn check(conn: &dyn Connection) -> Result<LedgerReport, DbError> {
     if broken > 0 {
         problems.push(format!(
             "{broken} wallet entries carry a wrong running balance"
+        ));
+    }
+
+    let misreversed = conn
+        .query(
+            "SELECT p.order_id, p.reversed_amount, coalesce(r.total, 0)::bigint AS transfers
+             FROM topups p
+             LEFT JOIN (SELECT reference, sum(amount) AS total FROM ledger_transfers
+                        WHERE kind = 'TOP_UP_REVERSAL' GROUP BY reference) r
+                 ON r.reference = p.order_id
+             WHERE p.reversed_amount <> coalesce(r.total, 0)",
+            &[],
+        )
+        .await?;
+    for row in misreversed.iter() {
+        problems.push(format!(
+            "top-up {} records {} reversed but its reversals sum to {}",
+            row.get::<String>("order_id")?,
+            row.get::<i64>("reversed_amount")?,
+            row.get::<i64>("transfers")?
         ));
     }
 

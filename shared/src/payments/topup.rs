@@ -11,7 +11,7 @@ use super::midtrans::{Customer, Midtrans, MidtransError};
 use super::PaymentError;
 use super::{OrderId, PaymentSettings};
 use crate::auth::users::User;
-use crate::ledger::{self, Account, Posted, SystemAccount, Transfer, TransferKind};
+use crate::ledger::{self, SystemAccount, TransferKind};
 use crate::money::Rupiah;
 use crate::notifications::Kind;
 use crate::params;
@@ -217,30 +217,35 @@ fn ignored(reason: &str) -> Applied {
     }
 }
 
-/// Moves an order to what Midtrans reports, once: the order row is locked for the decision, the
-/// credit is a ledger transfer keyed by the order, and every combination of a current state and
+/// Moves an order to what Midtrans reports, once: a payment or a reversal in one statement
+/// (`settle`, `reverse`), any other report with the order row locked for the decision. Money
+/// moves as a ledger transfer keyed by the order, and every combination of a current state and
 /// a report either changes something exactly once or changes nothing.
 pub async fn apply_report(
     conn: &dyn Connection,
     report: &GatewayReport,
     now: DateTime<Utc>,
 ) -> Result<Applied, PaymentError> {
-    if let (Outcome::Paid, Ok(amount)) = (report.outcome(), report.amount()) {
-        if let Some(applied) = settle(conn, report, amount, now).await? {
-            return Ok(applied);
+    let fast = match (report.outcome(), report.amount()) {
+        (Outcome::Paid, Ok(amount)) => settle(conn, report, amount, now).await?,
+        (Outcome::Refunded | Outcome::ChargedBack, Ok(amount)) => {
+            reverse(conn, report, amount, now).await?
         }
+        _ => None,
+    };
+    if let Some(applied) = fast {
+        return Ok(applied);
     }
     crate::transaction!(conn, |tx| -> Result<Applied, PaymentError> {
         let rows = tx
             .query(
-                "SELECT user_id, amount, status FROM topups WHERE order_id = $1 FOR UPDATE",
+                "SELECT amount, status FROM topups WHERE order_id = $1 FOR UPDATE",
                 params![report.order_id.as_str()],
             )
             .await?;
         let Some(row) = rows.first() else {
             return Ok(ignored("unknown order"));
         };
-        let user_id: Uuid = row.get("user_id")?;
         let amount = row.get("amount")?;
         let status: TopUpStatus = row.get("status")?;
         if report.amount() != Ok(amount) {
@@ -260,9 +265,6 @@ pub async fn apply_report(
                 let reason = report.transaction_status.clone();
                 record(tx, report, TopUpStatus::Failed, Some(&reason), now).await?;
                 Applied::MarkedFailed
-            }
-            (Outcome::Refunded | Outcome::ChargedBack, true) => {
-                reverse(tx, report, user_id, amount, now).await?
             }
             (Outcome::Unrecognised, _) => ignored("unrecognised transaction status"),
             _ => ignored("stale or duplicate report"),
@@ -377,60 +379,94 @@ const SETTLE: &str = "
     SELECT EXISTS (SELECT 1 FROM ledger_paid) AS credited,
            EXISTS (SELECT 1 FROM topups WHERE order_id = $1 AND amount = $2) AS known";
 
-/// Takes back what Midtrans refunded or charged back. Reports carry the total reversed so far,
-/// so only the part not reversed yet moves, keyed by that total: duplicates and reordering move
-/// nothing twice. The wallet may go below zero here, and only here: the money has already left.
+/// Takes back what Midtrans refunded or charged back, in one statement. Reports carry the total
+/// reversed so far, so only the part not reversed yet moves (the order row, locked, says how
+/// much that is), keyed by that total: duplicates and reordering move nothing twice. The wallet
+/// may go below zero here, and only here: the money has already left. `None`, as for `settle`,
+/// when the order is unknown or the amounts differ.
 async fn reverse(
-    tx: &dyn Connection,
+    conn: &dyn Connection,
     report: &GatewayReport,
-    user_id: Uuid,
     amount: Rupiah,
     now: DateTime<Utc>,
-) -> Result<Applied, PaymentError> {
+) -> Result<Option<Applied>, PaymentError> {
     let Ok(total) = report.reversed_total() else {
-        return Ok(ignored("unreadable reversal amount"));
+        return Ok(Some(ignored("unreadable reversal amount")));
     };
     if total > amount || total <= Rupiah::ZERO {
-        return Ok(ignored("reversal amount outside the order"));
+        return Ok(Some(ignored("reversal amount outside the order")));
     }
-    let already = Rupiah::new(
-        tx.scalar(
-            "SELECT coalesce(sum(amount), 0)::bigint FROM ledger_transfers
-             WHERE kind = 'TOP_UP_REVERSAL' AND reference = $1",
-            params![report.order_id.as_str()],
-        )
-        .await?,
-    );
-    let Some(due) = total.checked_sub(already).filter(|due| *due > Rupiah::ZERO) else {
-        return Ok(ignored("already reversed"));
-    };
-    let chargeback = report.outcome() == Outcome::ChargedBack;
-    let transfer = Transfer {
-        key: format!("midtrans:{}:reversed:{}", report.order_id, total.amount()),
-        kind: TransferKind::TopUpReversal,
-        from: Account::Wallet(user_id),
-        to: Account::System(SystemAccount::GatewayClearing),
-        amount: due,
-        description: if chargeback {
-            "Top-up charged back"
-        } else {
-            "Top-up refunded"
-        }
-        .into(),
-        reference: Some(report.order_id.to_string()),
-        actor: None,
-    };
-    if let Posted::Duplicate { .. } = ledger::post(tx, &transfer, now).await? {
-        return Ok(ignored("already reversed"));
-    }
-    let status = if chargeback {
-        TopUpStatus::ChargedBack
+    let (status, description) = if report.outcome() == Outcome::ChargedBack {
+        (TopUpStatus::ChargedBack, "Top-up charged back")
     } else {
-        TopUpStatus::Refunded
+        (TopUpStatus::Refunded, "Top-up refunded")
     };
-    record(tx, report, status, None, now).await?;
-    Ok(Applied::Reversed { amount: due })
+    let rows = conn
+        .query(
+            &REVERSE.replace("{POSTING}", ledger::POSTING),
+            params![
+                report.order_id.as_str(),
+                total.amount(),
+                amount.amount(),
+                TopUpStatus::Settled,
+                TopUpStatus::Refunded,
+                TopUpStatus::ChargedBack,
+                format!("midtrans:{}:reversed:{}", report.order_id, total.amount()),
+                TransferKind::TopUpReversal.as_str(),
+                SystemAccount::GatewayClearing.kind(),
+                description,
+                now,
+                status,
+                report.transaction_status.as_str(),
+                report.payment_type.clone(),
+                report.transaction_id.clone()
+            ],
+        )
+        .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| DbError::Other("reversing yielded no row".into()))?;
+    let reversed: Option<i64> = row.get("reversed")?;
+    let was_paid: Option<bool> = row.get("was_paid")?;
+    Ok(match (reversed, was_paid) {
+        (Some(due), _) => Some(Applied::Reversed {
+            amount: Rupiah::new(due),
+        }),
+        (None, None) => None,
+        // As the statement's snapshot saw the order: only a reason for moving nothing.
+        (None, Some(false)) => Some(ignored("stale or duplicate report")),
+        (None, Some(true)) => Some(ignored("already reversed")),
+    })
 }
+
+/// `$1` the order, `$2` the total reversed so far, `$3` the order's amount; the statuses an
+/// order that was paid has (`$4` to `$6`); the transfer (`$7` to `$11`); what the order
+/// becomes (`$12`, with the report's status, payment type and transaction, `$13` to `$15`).
+/// The lock waits for a concurrent reversal of the order and then reads the row it left;
+/// `was_paid` is NULL when no order has this id and amount.
+const REVERSE: &str = "
+    WITH locked AS (
+        SELECT order_id, user_id, $2 - reversed_amount AS due FROM topups
+        WHERE order_id = $1 AND amount = $3 AND status IN ($4, $5, $6) AND reversed_amount < $2
+        FOR UPDATE
+    ),
+    ledger_input AS (
+        SELECT $7::text AS key, $8::text AS kind, l.user_id AS from_user,
+            'WALLET' AS from_kind, NULL::uuid AS to_user, $9::text AS to_kind, l.due AS amount,
+            $10::text AS description, l.order_id AS reference, NULL::uuid AS actor_id,
+            $11::timestamp AS created_at
+        FROM locked l
+    ),
+    {POSTING},
+    reversed AS (
+        UPDATE topups SET reversed_amount = $2, status = $12, gateway_status = $13,
+            payment_type = coalesce($14, payment_type),
+            gateway_transaction_id = coalesce($15, gateway_transaction_id), updated_at = $11
+        WHERE order_id = $1 AND EXISTS (SELECT 1 FROM ledger_paid)
+    )
+    SELECT (SELECT amount FROM ledger_paid) AS reversed,
+           (SELECT status IN ($4, $5, $6) FROM topups WHERE order_id = $1 AND amount = $3)
+               AS was_paid";
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
